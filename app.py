@@ -1,0 +1,109 @@
+"""studio-uploads: Chalice entry points only. Each parses its input, calls one chalicelib function
+and shapes the answer. Nothing here connects to anything at import time."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalice import Chalice, Response
+from chalice.app import Request
+
+from chalicelib.errors import Forbidden, Unauthorized
+from chalicelib.http import as_chalice_error, http_errors, parse
+from chalicelib.jobs import service
+from chalicelib.jobs.model import ClearRequest, CreateJobRequest, ListFilters, RetryRequest
+from chalicelib.services import get_services
+
+app = Chalice(app_name="studio-uploads")
+app.experimental_feature_flags.update(["WEBSOCKETS"])
+
+BASE = "/v1/studio/upload-jobs"
+PUBLIC_PATHS = frozenset({"/v1/health", "/dashboard"})
+
+
+@app.middleware("http")
+def require_admin(event: Request, get_response: Any) -> Response:
+    """SPEC 4: every route but health and the dashboard page needs an admin JWT."""
+    if event.context.get("resourcePath") in PUBLIC_PATHS or event.method == "OPTIONS":
+        return get_response(event)
+    from chalicelib.auth import authenticate_admin, bearer_token
+
+    try:
+        token = bearer_token(event.headers.get("authorization"))
+        authenticate_admin(token, get_services().settings.auth_jwt_secret)
+    except (Unauthorized, Forbidden) as exc:
+        error = as_chalice_error(exc)
+        assert error is not None
+        return Response(body={"Code": type(error).__name__, "Message": str(exc)}, status_code=error.STATUS_CODE)
+    return get_response(event)
+
+
+def _body() -> Any:
+    return app.current_request.json_body if app.current_request.raw_body else None
+
+
+@app.route("/v1/health", methods=["GET"])
+def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@app.route(BASE, methods=["GET"])
+@http_errors
+def list_jobs() -> dict[str, Any]:
+    filters = parse(ListFilters, dict(app.current_request.query_params or {}))
+    return service.list_jobs(filters, store=get_services().store)
+
+
+@app.route(f"{BASE}/stats", methods=["GET"])
+@http_errors
+def job_stats() -> dict[str, Any]:
+    services = get_services()
+    return service.job_stats(store=services.store, queue=services.queue)
+
+
+@app.route(f"{BASE}/{{job_id}}", methods=["GET"])
+@http_errors
+def get_job(job_id: str) -> dict[str, Any]:
+    return get_services().store.get(job_id).to_api()
+
+
+@app.route(BASE, methods=["POST"])
+@http_errors
+def create_job() -> Response:
+    request = parse(CreateJobRequest, _body())
+    services = get_services()
+    job, created = service.create_job(
+        request, store=services.store, queue=services.queue, notifier=services.notifier, settings=services.settings
+    )
+    return Response(body=job.to_api(), status_code=201 if created else 200)
+
+
+@app.route(f"{BASE}/{{job_id}}/retry", methods=["POST"])
+@http_errors
+def retry_job(job_id: str) -> dict[str, Any]:
+    request = parse(RetryRequest, _body())
+    services = get_services()
+    job = service.retry_job(job_id, request, store=services.store, queue=services.queue, notifier=services.notifier)
+    return job.to_api()
+
+
+@app.route(f"{BASE}/{{job_id}}/cancel", methods=["POST"])
+@http_errors
+def cancel_job(job_id: str) -> dict[str, Any]:
+    services = get_services()
+    return service.cancel_job(job_id, store=services.store, notifier=services.notifier).to_api()
+
+
+@app.route(f"{BASE}/{{job_id}}", methods=["DELETE"])
+@http_errors
+def delete_job(job_id: str) -> dict[str, bool]:
+    services = get_services()
+    service.delete_job(job_id, store=services.store, notifier=services.notifier)
+    return {"deleted": True}
+
+
+@app.route(f"{BASE}/clear", methods=["POST"])
+@http_errors
+def clear_jobs() -> dict[str, int]:
+    request = parse(ClearRequest, _body())
+    return {"deleted": service.clear_jobs(request, store=get_services().store)}

@@ -1,0 +1,1 @@
+"""studio-uploads: the business logic behind app.py (see docs/architecture.md)."""

@@ -1,0 +1,95 @@
+"""Settings from the environment (SPEC 9): one object, validated once per container."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from chalicelib.errors import ConfigurationError
+
+MIB = 1024 * 1024
+LOCAL_JWT_SECRET = "local-dev-secret-not-for-production"
+LOCAL_STAGES = frozenset({"local", "test"})
+
+# Settings a deployed stage must set explicitly: their local defaults would be wrong there.
+REQUIRED_WHEN_DEPLOYED = (
+    "mongodb_uri",
+    "spaces_endpoint",
+    "spaces_bucket",
+    "hls_queue_url",
+    "master_queue_url",
+)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore")
+
+    stage: str = "local"
+    mongodb_uri: str = ""
+    mongodb_db: str = "studio_uploads"
+    spaces_endpoint: str = ""
+    spaces_region: str = "us-east-1"
+    spaces_bucket: str = "studio-media"
+    spaces_key: str = ""
+    spaces_secret: str = ""
+    cdn_base_url: str = ""
+    public_read: bool = True
+    source_root: Path = Path("./.local/sources")
+    source_buckets: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    hls_queue_url: str = ""
+    master_queue_url: str = ""
+    auth_jwt_secret: str = LOCAL_JWT_SECRET
+    upload_concurrency: int = Field(default=32, ge=1, le=256)
+    part_concurrency: int = Field(default=8, ge=1, le=10)
+    part_size_mb: int = Field(default=8, ge=5, le=5 * 1024)
+    multipart_threshold_mb: int = Field(default=8, ge=5, le=5 * 1024)
+    max_attempts: int = Field(default=5, ge=1, le=100)
+    lease_seconds: int = Field(default=120, ge=10)
+    stuck_after_seconds: int = Field(default=900, ge=1)
+    progress_interval_ms: int = Field(default=1000, ge=0)
+    master_recheck_seconds: int = Field(default=15, ge=0, le=900)
+    master_wait_seconds: int = Field(default=3600, ge=0)
+    job_retention_days: int = Field(default=30, ge=0)
+    # The WebSocket API's management endpoint, for workers that push events outside a ws handler.
+    websocket_api_domain: str = ""
+    websocket_api_stage: str = ""
+
+    @field_validator("source_buckets", mode="before")
+    @classmethod
+    def _split_buckets(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [name.strip() for name in value.split(",") if name.strip()]
+        return value
+
+    @property
+    def is_deployed(self) -> bool:
+        return self.stage not in LOCAL_STAGES
+
+    @property
+    def part_size(self) -> int:
+        return self.part_size_mb * MIB
+
+    @property
+    def multipart_threshold(self) -> int:
+        return self.multipart_threshold_mb * MIB
+
+    def check_deployed(self) -> None:
+        """Fail at start with every missing setting named, rather than deep in a request."""
+        if not self.is_deployed:
+            return
+        missing = [name.upper() for name in REQUIRED_WHEN_DEPLOYED if not getattr(self, name)]
+        if self.auth_jwt_secret == LOCAL_JWT_SECRET:
+            missing.append("AUTH_JWT_SECRET")
+        if missing:
+            raise ConfigurationError(f"stage {self.stage!r} is missing required settings: {', '.join(missing)}")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    settings = Settings()
+    settings.check_deployed()
+    return settings

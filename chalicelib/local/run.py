@@ -1,0 +1,46 @@
+"""`make run`: the whole system in the foreground until Ctrl-C or SIGTERM (SPEC 10)."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from types import FrameType
+
+from chalicelib.auth import issue_token
+from chalicelib.local.runtime import LocalRuntime, RuntimeOptions
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("botocore").setLevel(logging.WARNING)
+    stop = threading.Event()
+
+    def request_stop(signum: int, _frame: FrameType | None) -> None:
+        logging.info("received %s, stopping", signal.Signals(signum).name)
+        stop.set()
+
+    # Installed explicitly: a shell may start us in the background with SIGINT ignored.
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    runtime = LocalRuntime(RuntimeOptions.from_environment())
+    try:
+        runtime.start()
+        settings = runtime.services.settings
+        print(f"HTTP API   {runtime.api_url}/v1/studio/upload-jobs", flush=True)
+        print(f"Dashboard  {runtime.api_url}/dashboard", flush=True)
+        print(f"WebSocket  {runtime.ws_url}/?token=<token>", flush=True)
+        print(f"S3 / SQS   {runtime.options.aws_endpoint} (bucket {settings.spaces_bucket}; any credentials)", flush=True)
+        print(f"Sources    {settings.source_root}", flush=True)
+        print(f"Admin token:\n{issue_token(settings.auth_jwt_secret)}", flush=True)
+        print("Ready. Ctrl-C stops everything.", flush=True)
+        while not stop.wait(0.5):
+            pass
+    finally:
+        runtime.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

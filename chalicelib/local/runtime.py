@@ -1,0 +1,311 @@
+"""The local runtime of SPEC 10: the same Chalice app, with what Lambda and AWS give it played locally.
+
+- HTTP: `chalice.local.create_local_server` (per-thread request object), in a thread.
+- S3 and SQS: moto's server in its own process, with the bucket and queues created at start.
+- Workers: pollers that receive from every queue the app has an `on_sqs_message` handler for and
+  call that very handler with a Lambda-shaped event and context; delete on success, leave the
+  message on an exception so SQS redelivers.
+- Schedules: every `@app.schedule` handler on a timer.
+- WebSocket: the local gateway (chalicelib/local/ws_gateway.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from chalicelib.local.aws import create_bucket, create_queues, local_environment, start_moto_server, wait_for_port
+
+logger = logging.getLogger(__name__)
+
+RECEIVE_WAIT_SECONDS = 1  # short long-poll, so a stop is noticed within a second
+RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
+RATE_UNITS = {"minute": 60, "minutes": 60, "hour": 3600, "hours": 3600, "day": 86400, "days": 86400}
+
+
+@dataclass
+class RuntimeOptions:
+    host: str = "127.0.0.1"
+    api_port: int = 8000
+    ws_port: int = 8001
+    aws_port: int = 5000
+    bucket: str = "studio-media"
+    source_root: Path = Path("./.local/sources")
+    queue_prefix: str = ""
+    workers_per_queue: int = 4
+    lambda_timeout_seconds: int = 900
+    schedule_seconds: float | None = None  # None: as each schedule expression says
+
+    @classmethod
+    def from_environment(cls) -> RuntimeOptions:
+        env = os.environ
+        schedule = env.get("LOCAL_SCHEDULE_SECONDS")
+        return cls(
+            api_port=int(env.get("API_PORT", "8000")),
+            ws_port=int(env.get("WS_PORT", "8001")),
+            aws_port=int(env.get("AWS_PORT", "5000")),
+            bucket=env.get("SPACES_BUCKET", "studio-media"),
+            source_root=Path(env.get("SOURCE_ROOT", "./.local/sources")),
+            queue_prefix=env.get("QUEUE_PREFIX", ""),
+            workers_per_queue=int(env.get("LOCAL_WORKERS", "4")),
+            lambda_timeout_seconds=int(env.get("LOCAL_LAMBDA_TIMEOUT_SECONDS", "900")),
+            schedule_seconds=float(schedule) if schedule else None,
+        )
+
+    @property
+    def aws_endpoint(self) -> str:
+        return f"http://{self.host}:{self.aws_port}"
+
+
+@dataclass
+class LambdaContext:
+    """What Lambda hands a handler: above all the time left, which the workers watch."""
+
+    function_name: str
+    timeout_seconds: int
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    memory_limit_in_mb: int = 1024
+    _deadline: float = 0.0
+
+    def __post_init__(self) -> None:
+        self._deadline = time.monotonic() + self.timeout_seconds
+        self.invoked_function_arn = f"arn:aws:lambda:us-east-1:123456789012:function:{self.function_name}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+def sqs_event(messages: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:
+    """The event Lambda's SQS integration builds for a batch of received messages."""
+    return {
+        "Records": [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": m.get("Attributes", {}),
+                "messageAttributes": {},
+                "md5OfBody": m.get("MD5OfBody", ""),
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": "us-east-1",
+            }
+            for m in messages
+        ]
+    }
+
+
+def schedule_seconds(expression: str) -> float:
+    match = RATE.match(expression.strip())
+    if not match:
+        raise ValueError(f"the local runtime plays only rate(...) schedules, not {expression!r}")
+    return int(match.group(1)) * RATE_UNITS[match.group(2)]
+
+
+class QueuePoller:
+    """One thread of a local Lambda: receive from a queue, call the handler, delete on success."""
+
+    def __init__(
+        self,
+        *,
+        sqs: Any,
+        queue_url: str,
+        handler: Callable[[dict[str, Any], Any], Any],
+        name: str,
+        batch_size: int,
+        timeout_seconds: int,
+        stop: threading.Event,
+    ) -> None:
+        self._sqs = sqs
+        self._url = queue_url
+        self._handler = handler
+        self._name = name
+        self._batch = max(1, min(10, batch_size))
+        self._timeout = timeout_seconds
+        self._stop = stop
+        self._arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+
+    def run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._poll_once()
+            except Exception:
+                if self._stop.is_set():
+                    return
+                logger.exception("poller %s failed; polling again", self._name)
+                self._stop.wait(1.0)
+
+    def _poll_once(self) -> None:
+        response = self._sqs.receive_message(
+            QueueUrl=self._url,
+            MaxNumberOfMessages=self._batch,
+            WaitTimeSeconds=RECEIVE_WAIT_SECONDS,
+            AttributeNames=["All"],
+        )
+        messages = response.get("Messages", [])
+        if not messages:
+            return
+        try:
+            self._handler(sqs_event(messages, self._arn), LambdaContext(self._name, self._timeout))
+        except Exception:
+            logger.exception("%s raised: the message stays in the queue for redelivery", self._name)
+            return
+        self._sqs.delete_message_batch(
+            QueueUrl=self._url,
+            Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
+        )
+
+
+class LocalRuntime:
+    """Starts and stops the whole system on one machine (the body of `make run` and `make demo`)."""
+
+    def __init__(self, options: RuntimeOptions, app: Any | None = None) -> None:
+        self.options = options
+        self._app = app
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._moto: subprocess.Popen[bytes] | None = None
+        self._http: Any = None
+        self._gateway: Any = None
+        self.services: Any = None
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.options.host}:{self.options.api_port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://{self.options.host}:{self.options.ws_port}"
+
+    def start(self) -> None:
+        options = self.options
+        self._moto = start_moto_server(options.host, options.aws_port)
+        self._configure_environment()
+        app = self._load_app()
+        from chalicelib.config import get_settings
+        from chalicelib.services import Services, set_services
+
+        get_settings.cache_clear()
+        self.services = Services(get_settings())
+        set_services(self.services)
+        self.services.store.ensure_indexes()
+        self._start_http(app)
+        self._start_websocket_gateway(app)
+        self._start_pollers(app)
+        self._start_schedules(app)
+
+    def _configure_environment(self) -> None:
+        options = self.options
+        os.environ.update(local_environment(options.aws_endpoint))
+        options.source_root.mkdir(parents=True, exist_ok=True)
+        os.environ.setdefault("STAGE", "local")
+        os.environ["SPACES_BUCKET"] = options.bucket
+        os.environ["SOURCE_ROOT"] = str(options.source_root.resolve())
+        os.environ.setdefault("CDN_BASE_URL", f"{options.aws_endpoint}/{options.bucket}")
+        import boto3
+
+        session = boto3.session.Session()
+        s3 = session.client("s3", endpoint_url=options.aws_endpoint)
+        sqs = session.client("sqs")
+        create_bucket(s3, options.bucket)
+        resources = create_queues(sqs, prefix=options.queue_prefix)
+        from chalicelib.jobs.model import QueueName
+
+        os.environ["HLS_QUEUE_URL"] = resources.queue_urls[QueueName.HLS]
+        os.environ["MASTER_QUEUE_URL"] = resources.queue_urls[QueueName.MASTER]
+        self._sqs = sqs
+
+    def _load_app(self) -> Any:
+        if self._app is None:
+            import app as app_module  # the deployed entry point, unchanged
+
+            self._app = app_module.app
+        return self._app
+
+    def _start_http(self, app: Any) -> None:
+        from chalice.config import Config
+        from chalice.local import create_local_server
+
+        config = Config.create(chalice_stage="local", app_name=app.app_name, chalice_app=app)
+        self._http = create_local_server(app, config, self.options.host, self.options.api_port)
+        self._spawn("http", self._http.serve_forever)
+        wait_for_port(self.options.host, self.options.api_port)
+
+    def _start_websocket_gateway(self, app: Any) -> None:
+        from chalicelib.local.ws_gateway import start_gateway
+
+        self._gateway = start_gateway(app, self.options.host, self.options.ws_port, services=self.services)
+
+    def _start_pollers(self, app: Any) -> None:
+        from chalice.app import SQSEventConfig
+
+        for source in app.event_sources:
+            if not isinstance(source, SQSEventConfig) or not source.queue:
+                continue
+            url = self._sqs.get_queue_url(QueueName=source.queue)["QueueUrl"]
+            threads = self.options.workers_per_queue if source.batch_size == 1 else 1
+            for index in range(threads):
+                poller = QueuePoller(
+                    sqs=self._sqs,
+                    queue_url=url,
+                    handler=app.handler_map[source.name],
+                    name=source.name,
+                    batch_size=source.batch_size,
+                    timeout_seconds=self.options.lambda_timeout_seconds,
+                    stop=self._stop,
+                )
+                self._spawn(f"{source.name}-{index}", poller.run)
+
+    def _start_schedules(self, app: Any) -> None:
+        from chalice.app import CloudWatchEventConfig
+
+        for source in app.event_sources:
+            if not isinstance(source, CloudWatchEventConfig) or not source.schedule_expression:
+                continue
+            expression = str(source.schedule_expression)
+            interval = self.options.schedule_seconds or schedule_seconds(expression)
+            handler = app.handler_map[source.name]
+            self._spawn(f"schedule-{source.name}", lambda h=handler, s=interval, n=source.name: self._every(h, s, n))
+
+    def _every(self, handler: Callable[[dict[str, Any], Any], Any], seconds: float, name: str) -> None:
+        while not self._stop.wait(seconds):
+            event = {"version": "0", "detail-type": "Scheduled Event", "source": "aws.events", "detail": {}}
+            try:
+                handler(event, LambdaContext(name, self.options.lambda_timeout_seconds))
+            except Exception:
+                logger.exception("scheduled %s failed", name)
+
+    def _spawn(self, name: str, target: Callable[[], Any]) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def stop(self) -> None:
+        """Stop every thread and process this runtime started. Safe to call twice."""
+        self._stop.set()
+        if self._http is not None:
+            self._http.shutdown()
+            self._http.server.server_close()
+            self._http = None
+        if self._gateway is not None:
+            self._gateway.stop()
+            self._gateway = None
+        for thread in self._threads:
+            thread.join(timeout=10)
+        self._threads.clear()
+        if self._moto is not None:
+            self._moto.terminate()
+            try:
+                self._moto.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._moto.kill()
+            self._moto = None

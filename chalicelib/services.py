@@ -1,0 +1,115 @@
+"""Builds the real clients once per container, lazily: nothing connects at import time."""
+
+from __future__ import annotations
+
+import threading
+from functools import cached_property
+from typing import Any
+
+from chalicelib.config import Settings, get_settings
+from chalicelib.jobs.model import QueueName
+from chalicelib.jobs.store import JobStore
+from chalicelib.queue import JobQueue
+from chalicelib.realtime.events import LogNotifier, Notifier
+
+
+def spaces_client_config(settings: Settings) -> Any:
+    """botocore settings for Spaces: no CRC checksum headers (Content-MD5 is sent instead)."""
+    from botocore.config import Config
+
+    return Config(
+        region_name=settings.spaces_region,
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
+        max_pool_connections=settings.upload_concurrency + 8,
+        retries={"mode": "standard", "max_attempts": 3},
+        connect_timeout=10,
+        read_timeout=60,
+        tcp_keepalive=True,
+    )
+
+
+class Services:
+    """The container's clients and stores. Each is built on first use, then kept."""
+
+    def __init__(self, settings: Settings, *, database: Any = None, notifier: Notifier | None = None) -> None:
+        self.settings = settings
+        self._database = database
+        self._notifier = notifier
+        self._lock = threading.Lock()
+
+    @cached_property
+    def boto_session(self) -> Any:
+        import boto3
+
+        return boto3.session.Session()
+
+    @cached_property
+    def database(self) -> Any:
+        with self._lock:
+            if self._database is not None:
+                return self._database
+            if self.settings.mongodb_uri:
+                from pymongo import MongoClient
+
+                client: Any = MongoClient(self.settings.mongodb_uri, tz_aware=False, serverSelectionTimeoutMS=5000)
+                return client[self.settings.mongodb_db]
+            from chalicelib.local.embedded_mongo import embedded_database
+
+            return embedded_database(self.settings.mongodb_db)
+
+    @cached_property
+    def store(self) -> JobStore:
+        store = JobStore(self.database)
+        if not self.settings.is_deployed:  # deployed stages create indexes in the bootstrap
+            store.ensure_indexes()
+        return store
+
+    @cached_property
+    def s3(self) -> Any:
+        credentials = {}
+        if self.settings.spaces_key:
+            credentials = {
+                "aws_access_key_id": self.settings.spaces_key,
+                "aws_secret_access_key": self.settings.spaces_secret,
+            }
+        return self.boto_session.client(
+            "s3",
+            endpoint_url=self.settings.spaces_endpoint or None,
+            config=spaces_client_config(self.settings),
+            **credentials,
+        )
+
+    @cached_property
+    def sqs(self) -> Any:
+        return self.boto_session.client("sqs")
+
+    @cached_property
+    def queue(self) -> JobQueue:
+        urls = {QueueName.HLS: self.settings.hls_queue_url, QueueName.MASTER: self.settings.master_queue_url}
+        return JobQueue(self.sqs, urls)
+
+    @property
+    def notifier(self) -> Notifier:
+        if self._notifier is None:
+            self._notifier = LogNotifier()
+        return self._notifier
+
+
+_services: Services | None = None
+_services_lock = threading.Lock()
+
+
+def get_services() -> Services:
+    global _services
+    with _services_lock:
+        if _services is None:
+            _services = Services(get_settings())
+        return _services
+
+
+def set_services(services: Services | None) -> None:
+    """Install the container's services (tests and the local runtime); None resets."""
+    global _services
+    with _services_lock:
+        _services = services

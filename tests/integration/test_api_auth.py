@@ -1,0 +1,73 @@
+"""SPEC 4's auth rules on every route but health and the dashboard."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import jwt
+import pytest
+
+from chalicelib.auth import issue_token
+
+ROUTES = [
+    ("GET", "/v1/studio/upload-jobs"),
+    ("GET", "/v1/studio/upload-jobs/stats"),
+    ("GET", "/v1/studio/upload-jobs/some-job"),
+    ("POST", "/v1/studio/upload-jobs"),
+    ("POST", "/v1/studio/upload-jobs/some-job/retry"),
+    ("POST", "/v1/studio/upload-jobs/some-job/cancel"),
+    ("DELETE", "/v1/studio/upload-jobs/some-job"),
+    ("POST", "/v1/studio/upload-jobs/clear"),
+]
+
+
+def call(api: Any, method: str, path: str, headers: dict[str, str]) -> Any:
+    return api.http.request(method, path, headers=headers, body=b"{}")
+
+
+@pytest.mark.parametrize(("method", "path"), ROUTES)
+def test_no_token_is_401(api: Any, method: str, path: str) -> None:
+    response = call(api, method, path, {})
+    assert response.status_code == 401
+    assert response.json_body["Code"] == "UnauthorizedError"
+
+
+@pytest.mark.parametrize(("method", "path"), ROUTES)
+def test_non_admin_is_403(api: Any, settings: Any, method: str, path: str) -> None:
+    token = issue_token(settings.auth_jwt_secret, roles=("editor",))
+    response = call(api, method, path, {"Authorization": f"Bearer {token}"})
+    assert response.status_code == 403
+    assert response.json_body["Code"] == "ForbiddenError"
+
+
+def encode(claims: dict[str, Any], secret: str) -> str:
+    return jwt.encode(claims, secret, algorithm="HS256")
+
+
+@pytest.mark.parametrize(
+    "make_token",
+    [
+        lambda secret: encode({"sub": "a", "role": "admin", "exp": int(time.time()) - 10}, secret),
+        lambda secret: encode({"sub": "a", "role": "admin"}, secret),
+        lambda secret: encode({"sub": "a", "role": "admin", "exp": int(time.time()) + 60}, "another-secret-32-bytes-long!!!!"),
+        lambda secret: "not.a.token",
+    ],
+    ids=["expired", "no-exp", "wrong-secret", "garbage"],
+)
+def test_bad_tokens_are_401(api: Any, settings: Any, make_token: Any) -> None:
+    headers = {"Authorization": f"Bearer {make_token(settings.auth_jwt_secret)}"}
+    assert api.http.get("/v1/studio/upload-jobs", headers=headers).status_code == 401
+
+
+def test_role_claim_or_roles_list_make_an_admin(api: Any, settings: Any) -> None:
+    single = encode({"sub": "a", "role": "admin", "exp": int(time.time()) + 60}, settings.auth_jwt_secret)
+    listed = encode({"sub": "b", "roles": ["viewer", "admin"], "exp": int(time.time()) + 60}, settings.auth_jwt_secret)
+    for token in (single, listed):
+        response = api.http.get("/v1/studio/upload-jobs", headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code == 200
+
+
+def test_wrong_scheme_is_401(api: Any, admin_token: str) -> None:
+    response = api.http.get("/v1/studio/upload-jobs", headers={"Authorization": f"Basic {admin_token}"})
+    assert response.status_code == 401
