@@ -24,6 +24,12 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/python -m chalicelib.local.run
 
+demo: $(STAMP)
+	@command -v ffmpeg >/dev/null || [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null || \
+		(echo "Installing ffmpeg for a real HLS ladder..." && apt-get update -qq && apt-get install -y -qq ffmpeg >/dev/null) || \
+		echo "ffmpeg could not be installed: the demo uses synthetic segments"
+	$(BIN)/python -m chalicelib.local.demo
+
 token: $(STAMP)
 	@$(BIN)/python -m chalicelib.local.token
 
@@ -42,3 +48,5 @@ test: lint typecheck
 
 clean:
 	rm -rf .local build .pytest_cache .mypy_cache .ruff_cache
+
+include infra/infra.mk

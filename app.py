@@ -8,6 +8,10 @@ from typing import Any
 from chalice import Chalice, Response
 from chalice.app import Request
 
+from chalicelib.blueprints.dashboard import dashboard as dashboard_blueprint
+from chalicelib.blueprints.maintenance import bp as maintenance_blueprint
+from chalicelib.blueprints.websocket import websocket as websocket_blueprint
+from chalicelib.blueprints.workers import workers_bp
 from chalicelib.errors import Forbidden, Unauthorized
 from chalicelib.http import as_chalice_error, http_errors, parse
 from chalicelib.jobs import service
@@ -16,9 +20,13 @@ from chalicelib.services import get_services
 
 app = Chalice(app_name="studio-uploads")
 app.experimental_feature_flags.update(["WEBSOCKETS"])
+app.register_blueprint(maintenance_blueprint)
+app.register_blueprint(dashboard_blueprint)
+app.register_blueprint(websocket_blueprint)
+app.register_blueprint(workers_bp)
 
 BASE = "/v1/studio/upload-jobs"
-PUBLIC_PATHS = frozenset({"/v1/health", "/dashboard"})
+PUBLIC_PATHS = frozenset({"/v1/health", "/dashboard", "/dashboard/{asset}"})
 
 
 @app.middleware("http")
@@ -38,8 +46,15 @@ def require_admin(event: Request, get_response: Any) -> Response:
     return get_response(event)
 
 
+def _request() -> Request:
+    request = app.current_request
+    assert request is not None  # always set while a route runs
+    return request
+
+
 def _body() -> Any:
-    return app.current_request.json_body if app.current_request.raw_body else None
+    request = _request()
+    return request.json_body if request.raw_body else None
 
 
 @app.route("/v1/health", methods=["GET"])
@@ -50,7 +65,7 @@ def health() -> dict[str, str]:
 @app.route(BASE, methods=["GET"])
 @http_errors
 def list_jobs() -> dict[str, Any]:
-    filters = parse(ListFilters, dict(app.current_request.query_params or {}))
+    filters = parse(ListFilters, dict(_request().query_params or {}))
     return service.list_jobs(filters, store=get_services().store)
 
 

@@ -57,6 +57,8 @@ class Settings(BaseSettings):
     # The WebSocket API's management endpoint, for workers that push events outside a ws handler.
     websocket_api_domain: str = ""
     websocket_api_stage: str = ""
+    # The WebSocket URL the dashboard page connects to; else derived from the two settings above.
+    dashboard_websocket_url: str = ""
 
     @field_validator("source_buckets", mode="before")
     @classmethod
@@ -90,6 +92,8 @@ class Settings(BaseSettings):
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    settings = Settings()
+    from chalicelib.secrets import with_secrets  # deferred: secrets imports this module
+
+    settings = with_secrets(Settings())
     settings.check_deployed()
     return settings

@@ -10,7 +10,9 @@ from chalicelib.config import Settings, get_settings
 from chalicelib.jobs.model import QueueName
 from chalicelib.jobs.store import JobStore
 from chalicelib.queue import JobQueue
+from chalicelib.realtime.connections import ConnectionRegistry
 from chalicelib.realtime.events import LogNotifier, Notifier
+from chalicelib.realtime.senders import Sender
 
 
 def spaces_client_config(settings: Settings) -> Any:
@@ -32,10 +34,18 @@ def spaces_client_config(settings: Settings) -> Any:
 class Services:
     """The container's clients and stores. Each is built on first use, then kept."""
 
-    def __init__(self, settings: Settings, *, database: Any = None, notifier: Notifier | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        database: Any = None,
+        notifier: Notifier | None = None,
+        websocket_sender: Sender | None = None,
+    ) -> None:
         self.settings = settings
         self._database = database
         self._notifier = notifier
+        self._websocket_sender = websocket_sender
         self._lock = threading.Lock()
 
     @cached_property
@@ -89,11 +99,48 @@ class Services:
         urls = {QueueName.HLS: self.settings.hls_queue_url, QueueName.MASTER: self.settings.master_queue_url}
         return JobQueue(self.sqs, urls)
 
+    @cached_property
+    def connections(self) -> ConnectionRegistry:
+        registry = ConnectionRegistry(self.database)
+        if not self.settings.is_deployed:  # deployed stages create indexes in the bootstrap
+            registry.ensure_indexes()
+        return registry
+
+    @property
+    def websocket_sender(self) -> Sender | None:
+        """The local gateway's sender when one was installed, else API Gateway's when WEBSOCKET_API_DOMAIN is set."""
+        with self._lock:
+            if self._websocket_sender is None and self.settings.websocket_api_domain:
+                from chalicelib.realtime.senders import ApiGatewaySender, management_endpoint
+
+                endpoint = management_endpoint(self.settings.websocket_api_domain, self.settings.websocket_api_stage)
+                self._websocket_sender = ApiGatewaySender.for_endpoint(self.boto_session, endpoint)
+            return self._websocket_sender
+
+    def install_websocket_sender(self, sender: Sender) -> None:
+        """Deliver WebSocket messages through `sender` (the local gateway's) instead of logging events."""
+        with self._lock:
+            self._websocket_sender = sender
+            if isinstance(self._notifier, LogNotifier):
+                self._notifier = None
+
     @property
     def notifier(self) -> Notifier:
         if self._notifier is None:
-            self._notifier = LogNotifier()
+            built = self._build_notifier()  # outside the lock: it reaches the database, which takes it
+            with self._lock:  # one notifier per container: it owns the event throttle and the send threads
+                if self._notifier is None:
+                    self._notifier = built
         return self._notifier
+
+    def _build_notifier(self) -> Notifier:
+        if self.websocket_sender is None:
+            return LogNotifier()
+        from chalicelib.realtime.notifier import WebSocketNotifier
+
+        return WebSocketNotifier(
+            self.connections, self.websocket_sender, progress_interval_ms=self.settings.progress_interval_ms
+        )
 
 
 _services: Services | None = None

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,28 +16,13 @@ import pytest
 from botocore.config import Config
 
 from chalicelib.jobs.store import JobStore
+from chalicelib.local.aws import free_port, wait_for_port
 from chalicelib.local.embedded_mongo import embedded_database
 
 # Credentials for moto; set before any boto3 session exists.
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for_port(port: int, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on port {port} after {timeout} s")
 
 
 @pytest.fixture(scope="session")
@@ -51,7 +35,7 @@ def moto_endpoint() -> Iterator[str]:
         stderr=subprocess.DEVNULL,
     )
     try:
-        wait_for_port(port)
+        wait_for_port("127.0.0.1", port)
         yield f"http://127.0.0.1:{port}"
     finally:
         process.terminate()
@@ -176,3 +160,221 @@ def api(services: Any, admin_token: str) -> Iterator[Any]:
     with Client(app_module.app) as client:
         client.admin_headers = {"Authorization": f"Bearer {admin_token}", "Content-Type": "application/json"}
         yield client
+
+
+@pytest.fixture
+def make_job(store: JobStore) -> Any:
+    """Insert a job as it would stand after some history: an HLS rendition by default, any field
+    overridden by its camelCase name (`status="active", leaseExpiresAt=...`). Returns the job."""
+    from pydantic.alias_generators import to_camel
+
+    from chalicelib.jobs.model import CreateJobRequest, UploadJob, new_job_document, utcnow
+
+    def make(**fields: Any) -> UploadJob:
+        spec = {
+            "jobType": "upload-hls-to-s3",
+            "resourceType": "film",
+            "resourceId": "64b7f0c2a1b2c3d4e5f60718",
+            "hlsDir": "films/x/720p",
+            "label": "720p",
+        }
+        request_fields = {to_camel(name) for name in CreateJobRequest.model_fields}
+        spec.update({name: fields.pop(name) for name in list(fields) if name in request_fields})
+        request = CreateJobRequest.model_validate(spec)
+        document = new_job_document(request, bucket="studio-media", max_attempts=5, now=fields.pop("now", utcnow()))
+        document.update(fields)
+        store.collection.insert_one(document)
+        return UploadJob.from_document(document)
+
+    return make
+
+
+# --- WebSocket (tests/*/test_websocket_*.py, tests/unit/test_notifier_*.py) -----------------------------
+
+
+class WebSocketClient:
+    """A real WebSocket client of the local gateway that speaks JSON (`websockets.sync.client`)."""
+
+    def __init__(self, connection: Any) -> None:
+        self.connection = connection
+
+    def send(self, message: dict[str, Any]) -> None:
+        import json
+
+        self.connection.send(json.dumps(message))
+
+    def recv(self, timeout: float = 10.0) -> dict[str, Any]:
+        import json
+
+        return dict(json.loads(self.connection.recv(timeout=timeout)))
+
+    def ask(self, message: dict[str, Any]) -> dict[str, Any]:
+        self.send(message)
+        return self.recv()
+
+    def until(self, event: str) -> list[dict[str, Any]]:
+        """Every message up to and including the first `event` one."""
+        received = [self.recv()]
+        while received[-1]["event"] != event:
+            received.append(self.recv())
+        return received
+
+    def drain(self) -> list[dict[str, Any]]:
+        """Everything delivered before now: a ping's pong comes after whatever was sent earlier."""
+        self.send({"action": "ping"})
+        return self.until("pong")[:-1]
+
+
+@pytest.fixture
+def realtime_services(database: Any) -> Iterator[Any]:
+    """Services for WebSocket tests that need no S3 or SQS: a fresh store, a 100 ms progress interval."""
+    from chalicelib.config import Settings
+    from chalicelib.services import Services, set_services
+
+    built = Services(Settings(stage="test", progress_interval_ms=100), database=database)
+    set_services(built)
+    yield built
+    set_services(None)
+
+
+@pytest.fixture
+def ws_gateway(realtime_services: Any) -> Iterator[Any]:
+    """The local WebSocket gateway serving app.py on a free port, its sender installed in `realtime_services`."""
+    import app as app_module
+    from chalicelib.local.ws_gateway import start_gateway
+    from chalicelib.realtime.notifier import WebSocketNotifier
+
+    gateway = start_gateway(app_module.app, "127.0.0.1", 0, services=realtime_services)
+    yield gateway
+    gateway.stop()
+    if isinstance(realtime_services.notifier, WebSocketNotifier):
+        realtime_services.notifier.close()
+
+
+@pytest.fixture
+def ws_connect(ws_gateway: Any, realtime_services: Any) -> Iterator[Any]:
+    """Open WebSocket clients on the gateway: `ws_connect()` as an admin, `ws_connect(token)` with any token."""
+    from websockets.sync.client import connect
+
+    from chalicelib.auth import issue_token
+
+    opened: list[WebSocketClient] = []
+
+    def open_client(token: str | None = None) -> WebSocketClient:
+        token = token or issue_token(realtime_services.settings.auth_jwt_secret)
+        client = WebSocketClient(connect(f"{ws_gateway.url}/?token={token}", open_timeout=10))
+        opened.append(client)
+        return client
+
+    yield open_client
+    for client in opened:
+        client.connection.close()
+
+
+# --- upload worker (tests/*/test_worker_*.py) ----------------------------------------------------
+
+
+class WorkerEventLog:
+    """A Notifier that keeps (event, jobId, status) of everything the worker publishes."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str, str]] = []
+
+    def publish(self, event: Any, job: Any) -> None:
+        self.events.append((str(event), job.job_id, str(job.status)))
+
+    def names(self, job_id: str) -> list[str]:
+        return [name for name, event_job_id, _status in self.events if event_job_id == job_id]
+
+
+@pytest.fixture
+def worker_events() -> WorkerEventLog:
+    return WorkerEventLog()
+
+
+@pytest.fixture
+def worker_services(settings: Any, database: Any, services: Any, worker_events: WorkerEventLog) -> Any:
+    """`worker_services(**setting_overrides)`: Services on moto and the test's store, with the recording
+    notifier `worker_events`. Uses `services` for its SQS endpoint and the app's installed services."""
+    from chalicelib.services import Services
+
+    def make(**overrides: Any) -> Any:
+        return Services(settings.model_copy(update=overrides), database=database, notifier=worker_events)
+
+    return make
+
+
+@pytest.fixture
+def count_s3_requests() -> Any:
+    """`count_s3_requests(client)`: a Counter of the client's S3 requests by operation (PutObject...)."""
+    from collections import Counter
+
+    def count(client: Any) -> Counter[str]:
+        counts: Counter[str] = Counter()
+        client.meta.events.register("before-call.s3.*", lambda model, **_: counts.update([model.name]))
+        return counts
+
+    return count
+
+
+@pytest.fixture
+def write_rendition(source_root: Path) -> Any:
+    """`write_rendition(folder, segments=3, segment_size=1000)`: an HLS rendition on disk under
+    SOURCE_ROOT (`index.m3u8` + `segNNN.ts`); returns {file name: bytes}."""
+
+    def write(folder: str = "films/x/720p", segments: int = 3, segment_size: int = 1000) -> dict[str, bytes]:
+        directory = source_root / folder
+        directory.mkdir(parents=True, exist_ok=True)
+        files = {f"seg{n:03d}.ts": bytes([n % 251]) * segment_size + f"{folder}/{n}".encode() for n in range(segments)}
+        lines = ["#EXTM3U", "#EXT-X-VERSION:3", "#EXT-X-TARGETDURATION:4"]
+        for name in files:
+            lines += ["#EXTINF:4.0,", name]
+        files["index.m3u8"] = ("\n".join([*lines, "#EXT-X-ENDLIST"]) + "\n").encode()
+        for name, data in files.items():
+            (directory / name).write_bytes(data)
+        return files
+
+    return write
+
+
+@pytest.fixture
+def worker_job() -> Any:
+    """`worker_job(services, **spec)`: insert a waiting job as the API creates it, in the services'
+    bucket; the spec defaults to an HLS rendition of `films/x/720p` labelled 720p."""
+    from chalicelib.jobs.model import CreateJobRequest, new_job_document
+
+    def insert(services: Any, **spec: Any) -> Any:
+        fields: dict[str, Any] = {"resourceType": "film", "resourceId": "64b7f0c2a1b2c3d4e5f60718"}
+        if "jobType" not in spec:
+            fields.update(jobType="upload-hls-to-s3", hlsDir="films/x/720p", label="720p")
+        fields.update(spec)
+        request = CreateJobRequest.model_validate(fields)
+        settings = services.settings
+        document = new_job_document(
+            request, bucket=settings.spaces_bucket, max_attempts=settings.max_attempts, now=services.store.now()
+        )
+        job, _created = services.store.insert(document)
+        return job
+
+    return insert
+
+
+# --- maintenance (tests/*/test_maintenance_*.py, test_cleanup_*, test_fix_stuck_*, test_dead_letter_*) ---
+
+
+@dataclass
+class MaintenanceView:
+    """What maintenance uses (chalicelib.maintenance.MaintenanceServices), each part replaceable
+    with dataclasses.replace: a store with another clock, a counting collection..."""
+
+    settings: Any
+    store: JobStore
+    queue: Any
+    s3: Any
+    notifier: WorkerEventLog
+
+
+@pytest.fixture
+def maintenance(services: Any, worker_events: WorkerEventLog) -> MaintenanceView:
+    """The real services on moto and the test's store; events recorded in `worker_events`."""
+    return MaintenanceView(services.settings, services.store, services.queue, services.s3, worker_events)

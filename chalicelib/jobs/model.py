@@ -305,6 +305,8 @@ class UploadJob(CreateJobRequest):
     continuations: int = 0
     waiting_since: UtcDatetime | None = None
     cleaned_at: UtcDatetime | None = None
+    # Cleanup with removeSource deleted the sources: the job can no longer be retried.
+    source_removed: bool = False
     created_at: UtcDatetime
     updated_at: UtcDatetime
 

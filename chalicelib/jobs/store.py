@@ -279,10 +279,13 @@ class JobStore:
             set_fields=fields,
             inc={"retryCount": 1},
             unset=("startedAt",),
+            condition={"sourceRemoved": {"$ne": True}},
         )
         if job is not None:
             return job
         current = self.get(job_id)
+        if current.source_removed:
+            raise Conflict(f"job {job_id} cannot be retried: cleanup removed its source files")
         raise Conflict(f"job {job_id} is {current.status}: only failed or cancelled jobs can be retried")
 
     def delete(self, job_id: str) -> UploadJob:

@@ -20,6 +20,13 @@ LOCAL_VISIBILITY_TIMEOUT = 120
 LOCAL_MAX_RECEIVE_COUNT = 5
 
 
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def wait_for_port(host: str, port: int, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

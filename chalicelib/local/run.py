@@ -31,7 +31,9 @@ def main() -> int:
         print(f"HTTP API   {runtime.api_url}/v1/studio/upload-jobs", flush=True)
         print(f"Dashboard  {runtime.api_url}/dashboard", flush=True)
         print(f"WebSocket  {runtime.ws_url}/?token=<token>", flush=True)
-        print(f"S3 / SQS   {runtime.options.aws_endpoint} (bucket {settings.spaces_bucket}; any credentials)", flush=True)
+        print(
+            f"S3 / SQS   {runtime.options.aws_endpoint} (bucket {settings.spaces_bucket}; any credentials)", flush=True
+        )
         print(f"Sources    {settings.source_root}", flush=True)
         print(f"Admin token:\n{issue_token(settings.auth_jwt_secret)}", flush=True)
         print("Ready. Ctrl-C stops everything.", flush=True)

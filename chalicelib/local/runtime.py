@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
@@ -266,15 +267,17 @@ class LocalRuntime:
                 self._spawn(f"{source.name}-{index}", poller.run)
 
     def _start_schedules(self, app: Any) -> None:
-        from chalice.app import CloudWatchEventConfig
+        from chalice.app import ScheduledEventConfig, ScheduleExpression
 
         for source in app.event_sources:
-            if not isinstance(source, CloudWatchEventConfig) or not source.schedule_expression:
+            if not isinstance(source, ScheduledEventConfig):
                 continue
-            expression = str(source.schedule_expression)
-            interval = self.options.schedule_seconds or schedule_seconds(expression)
-            handler = app.handler_map[source.name]
-            self._spawn(f"schedule-{source.name}", lambda h=handler, s=interval, n=source.name: self._every(h, s, n))
+            expression = source.schedule_expression
+            text = expression.to_string() if isinstance(expression, ScheduleExpression) else expression
+            interval = self.options.schedule_seconds or schedule_seconds(text)
+            handler: Callable[[dict[str, Any], Any], Any] = app.handler_map[source.name]
+            name = source.name
+            self._spawn(f"schedule-{name}", functools.partial(self._every, handler, interval, name))
 
     def _every(self, handler: Callable[[dict[str, Any], Any], Any], seconds: float, name: str) -> None:
         while not self._stop.wait(seconds):

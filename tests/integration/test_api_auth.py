@@ -50,7 +50,9 @@ def encode(claims: dict[str, Any], secret: str) -> str:
     [
         lambda secret: encode({"sub": "a", "role": "admin", "exp": int(time.time()) - 10}, secret),
         lambda secret: encode({"sub": "a", "role": "admin"}, secret),
-        lambda secret: encode({"sub": "a", "role": "admin", "exp": int(time.time()) + 60}, "another-secret-32-bytes-long!!!!"),
+        lambda secret: encode(
+            {"sub": "a", "role": "admin", "exp": int(time.time()) + 60}, "another-secret-32-bytes-long!!!!"
+        ),
         lambda secret: "not.a.token",
     ],
     ids=["expired", "no-exp", "wrong-secret", "garbage"],

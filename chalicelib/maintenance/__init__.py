@@ -1,0 +1,25 @@
+"""Maintenance (SPEC 4's cleanup, sync and fix-stuck, SPEC 5's dead letters, SPEC 7).
+
+- `cleanup_job`: undo what a failed or cancelled job left in the bucket (and its sources).
+- `sync_job`, `fix_stuck`: recover jobs whose worker died, whose message was lost, or whose
+  cancel nobody finished. The rules themselves are pure, in `rules.py`.
+- `handle_dead_letter`: a dead-lettered message fails its job `DEAD_LETTERED`.
+- `run_scheduled_maintenance`: the 5-minute schedule: fix-stuck, then retention.
+"""
+
+from chalicelib.maintenance.cleanup import cleanup_job
+from chalicelib.maintenance.context import MaintenanceServices
+from chalicelib.maintenance.dead_letter import DeadLetterOutcome, handle_dead_letter
+from chalicelib.maintenance.scheduled import remove_expired_jobs, run_scheduled_maintenance
+from chalicelib.maintenance.stuck import fix_stuck, sync_job
+
+__all__ = [
+    "DeadLetterOutcome",
+    "MaintenanceServices",
+    "cleanup_job",
+    "fix_stuck",
+    "handle_dead_letter",
+    "remove_expired_jobs",
+    "run_scheduled_maintenance",
+    "sync_job",
+]

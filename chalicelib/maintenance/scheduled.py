@@ -1,0 +1,36 @@
+"""The scheduled run (every 5 minutes, SPEC 7): fix-stuck, then retention."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from chalicelib.jobs.model import ClearStatus
+from chalicelib.jobs.store import JobStore
+from chalicelib.maintenance.context import MaintenanceServices
+from chalicelib.maintenance.stuck import fix_stuck
+
+logger = logging.getLogger(__name__)
+
+
+def remove_expired_jobs(store: JobStore, retention_days: int) -> int:
+    """Delete finished jobs whose `finishedAt` is older than `retention_days` (0 keeps every job):
+    one `delete_many` on the (status, finishedAt) index.
+
+    A TTL index would do this on MongoDB, but mongomock never expires documents and changing
+    JOB_RETENTION_DAYS would then need a `collMod`; the scheduled delete works on both.
+    """
+    if retention_days <= 0:
+        return 0
+    return store.clear(ClearStatus.ALL, older_than_days=retention_days)
+
+
+def run_scheduled_maintenance(services: MaintenanceServices) -> dict[str, Any]:
+    """What the schedule runs. Answers `{"fixStuck": {...}, "retention": {"deleted": n}}`."""
+    fixed = fix_stuck(services)
+    deleted = remove_expired_jobs(services.store, services.settings.job_retention_days)
+    if deleted:
+        logger.info(
+            "retention removed %d finished jobs older than %d days", deleted, services.settings.job_retention_days
+        )
+    return {"fixStuck": fixed, "retention": {"deleted": deleted}}

@@ -1,0 +1,98 @@
+"""What a WebSocket client may send (SPEC 8) and what each message is answered."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, RootModel, StringConstraints, ValidationError, model_validator
+
+from chalicelib.errors import Invalid
+from chalicelib.jobs.model import JOB_ID
+from chalicelib.realtime.connections import ConnectionRegistry
+
+MAX_JOB_IDS = 500
+JobId = Annotated[str, StringConstraints(pattern=JOB_ID.pattern)]
+ACTIONS = ("subscribe", "unsubscribe", "ping", "whoami")
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+
+class Subscribe(_Message):
+    """`{"action": "subscribe", "all": true}` and/or `{"action": "subscribe", "jobIds": [...]}`."""
+
+    action: Literal["subscribe"]
+    all: bool | None = None
+    job_ids: list[JobId] = Field(default_factory=list, alias="jobIds", max_length=MAX_JOB_IDS)
+
+    @model_validator(mode="after")
+    def _something(self) -> Subscribe:
+        if self.all is None and not self.job_ids:
+            raise ValueError('subscribe needs "all": true or "jobIds": [...]')
+        return self
+
+
+class Unsubscribe(_Message):
+    """`"all": true` stops following every job, `jobIds` some jobs; neither stops following anything."""
+
+    action: Literal["unsubscribe"]
+    all: bool | None = None
+    job_ids: list[JobId] = Field(default_factory=list, alias="jobIds", max_length=MAX_JOB_IDS)
+
+    @property
+    def everything(self) -> bool:
+        return self.all is None and not self.job_ids
+
+
+class Ping(_Message):
+    action: Literal["ping"]
+
+
+class WhoAmI(_Message):
+    action: Literal["whoami"]
+
+
+class ClientMessage(RootModel[Annotated[Subscribe | Unsubscribe | Ping | WhoAmI, Field(discriminator="action")]]):
+    pass
+
+
+def parse_message(body: str) -> ClientMessage:
+    """The client's message, or Invalid with a sentence saying what is wrong with it."""
+    try:
+        data: Any = json.loads(body)
+    except ValueError as exc:
+        raise Invalid(f"the message is not JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise Invalid("the message must be a JSON object")
+    if data.get("action") not in ACTIONS:
+        raise Invalid(f"unknown action {data.get('action')!r}: expected one of {', '.join(ACTIONS)}")
+    try:
+        return ClientMessage.model_validate(data)
+    except ValidationError as exc:
+        raise Invalid("; ".join(_describe(error) for error in exc.errors())) from exc
+
+
+def _describe(error: Any) -> str:
+    # The first two parts of the location are the root model and the action tag.
+    field = ".".join(str(part) for part in error["loc"][1:]) or "message"
+    return f"{field}: {str(error['msg']).removeprefix('Value error, ')}"
+
+
+def answer(message: ClientMessage, connection_id: str, connections: ConnectionRegistry) -> dict[str, Any]:
+    """Apply the message and return the reply the client receives."""
+    request = message.root
+    if isinstance(request, Subscribe):
+        return connections.subscribe(connection_id, all_jobs=request.all, job_ids=request.job_ids).to_reply()
+    if isinstance(request, Unsubscribe) and request.everything:
+        return connections.unsubscribe_everything(connection_id).to_reply()
+    if isinstance(request, Unsubscribe):
+        return connections.unsubscribe(connection_id, all_jobs=bool(request.all), job_ids=request.job_ids).to_reply()
+    if isinstance(request, WhoAmI):
+        return {"event": "whoami", "connectionId": connection_id}
+    return {"event": "pong"}
+
+
+def error_reply(message: str) -> dict[str, Any]:
+    return {"event": "error", "message": message}

@@ -1,0 +1,100 @@
+"""The worker's hold on a job: claim, renewal, and taking over a job whose worker died.
+
+A lease is `leaseOwner` + `leaseExpiresAt` on the job. Every write a worker makes while it works
+is guarded by `leaseOwner` (and status active), so a worker that lost its lease can change nothing.
+
+Takeover: a message for an active job whose lease has expired means its worker died (Lambda
+timeout, crash) and SQS redelivered the message, which is the fast path to recovery, so the worker
+does what maintenance would do, atomically and guarded by `leaseExpiresAt < now`: back to waiting
+when attempts are left (then claims it like any waiting job), else failed `STALLED`. A live lease
+is left alone and the message acknowledged; maintenance recovers the job if that worker dies too.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+from chalicelib.errors import ErrorCode
+from chalicelib.jobs.model import JobStatus, UploadJob
+from chalicelib.jobs.store import JobStore
+
+NOT_CANCELLED = {"cancelRequested": {"$ne": True}}
+STALLED_REASON = "The worker uploading this job stopped answering and no attempts are left."
+
+
+def new_owner(worker_id: str) -> str:
+    """A lease owner unique to one handling of one message."""
+    return f"{worker_id}-{uuid.uuid4().hex[:12]}"
+
+
+def owned(owner: str) -> dict[str, str]:
+    """The guard of every write a lease holder makes."""
+    return {"status": JobStatus.ACTIVE.value, "leaseOwner": owner}
+
+
+def claim(store: JobStore, job_id: str, owner: str, lease_seconds: int) -> UploadJob | None:
+    """waiting → active with attempts + 1 and the lease taken; None when another actor won."""
+    now = store.now()
+    return store.transition(
+        job_id,
+        JobStatus.ACTIVE,
+        sources=[JobStatus.WAITING],
+        reason="claimed by a worker",
+        actor=owner,
+        condition=NOT_CANCELLED,
+        set_fields={"leaseOwner": owner, "leaseExpiresAt": now + timedelta(seconds=lease_seconds), "heartbeatAt": now},
+        inc={"attempts": 1},
+        minimum={"startedAt": now},
+    )
+
+
+def lease_expired(job: UploadJob, store: JobStore) -> bool:
+    return job.status == JobStatus.ACTIVE and (job.lease_expires_at is None or job.lease_expires_at < store.now())
+
+
+def release_expired(store: JobStore, job: UploadJob, actor: str) -> UploadJob | None:
+    """An active job whose lease expired: waiting if attempts are left (or a cancel is requested),
+    else failed STALLED.
+
+    None when the guard did not hold (the lease was renewed, or another actor moved the job).
+    """
+    expired = {"leaseExpiresAt": {"$lt": store.now()}}
+    # A requested cancel beats STALLED: back to waiting, where the caller finishes the cancel.
+    if job.attempts < job.max_attempts or job.cancel_requested:
+        return store.transition(
+            job.job_id,
+            JobStatus.WAITING,
+            sources=[JobStatus.ACTIVE],
+            reason="lease expired: the previous worker stopped; taken over",
+            actor=actor,
+            condition=expired,
+            set_fields={"nextAttemptAt": store.now()},
+        )
+    return store.transition(
+        job.job_id,
+        JobStatus.FAILED,
+        sources=[JobStatus.ACTIVE],
+        reason="lease expired with no attempts left",
+        actor=actor,
+        condition=expired,
+        set_fields={
+            "errorCode": ErrorCode.STALLED.value,
+            "failedReason": STALLED_REASON,
+            "errorMessage": f"lease expired at {job.lease_expires_at}, {job.attempts} of {job.max_attempts} attempts",
+        },
+    )
+
+
+def renew(
+    store: JobStore, job_id: str, owner: str, lease_seconds: int, update: Mapping[str, Any] | None = None
+) -> UploadJob | None:
+    """Extend the lease (with any other `update` in the same write); None when we no longer hold it."""
+    now = store.now()
+    combined: dict[str, Any] = {key: dict(value) for key, value in (update or {}).items()}
+    combined.setdefault("$set", {}).update(
+        {"leaseExpiresAt": now + timedelta(seconds=lease_seconds), "heartbeatAt": now, "updatedAt": now}
+    )
+    return store.update_fields(job_id, owned(owner), combined)

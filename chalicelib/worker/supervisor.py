@@ -1,0 +1,184 @@
+"""The thread that watches over a running job: lease, message visibility, progress writes, cancel.
+
+Engine threads never touch MongoDB: they report to the ProgressRecorder (memory only) and ask
+`should_stop()` (flags only, plus the invocation's remaining time). This one thread does the I/O:
+
+- every `cancel_poll_seconds` (0.5 s) it reads the job's status, lease owner and cancelRequested;
+- at most once per PROGRESS_INTERVAL_MS it writes the recorder's pending progress and checkpoint,
+  renewing the lease in the same write, and publishes uploadProgress;
+- when no progress write renewed the lease for LEASE_SECONDS/3, it renews it alone, and extends
+  the SQS message's visibility past the lease (so a redelivery after a crash finds it expired).
+
+A renewal that finds the job no longer ours (status or leaseOwner changed) stops the engine: we
+lost the job. A MongoDB failure stops the engine too, and is raised to the caller afterwards.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from enum import StrEnum
+
+from chalicelib.jobs.model import JobStatus, UploadJob
+from chalicelib.jobs.store import JobStore
+from chalicelib.queue import JobQueue
+from chalicelib.realtime.events import JobEvent, Notifier
+from chalicelib.worker.lease import renew
+from chalicelib.worker.progress import ProgressRecorder
+
+logger = logging.getLogger(__name__)
+
+TICK_SECONDS = 0.05
+# The message stays invisible a little longer than the lease, so that SQS redelivers it to a
+# worker that will find the lease expired (and take the job over) rather than still live.
+VISIBILITY_MARGIN_SECONDS = 15
+
+
+class StopReason(StrEnum):
+    CANCEL = "cancel"  # cancelRequested: abort open multipart uploads, then cancelled
+    DEADLINE = "deadline"  # Lambda time runs short: leave uploads open, continue in a new message
+    LEASE_LOST = "lease-lost"  # someone else holds the job now: touch nothing more
+    INFRASTRUCTURE = "infrastructure"  # MongoDB failed: stop, then raise so SQS redelivers
+
+
+class Supervisor:
+    def __init__(
+        self,
+        *,
+        store: JobStore,
+        queue: JobQueue,
+        notifier: Notifier,
+        job: UploadJob,
+        owner: str,
+        recorder: ProgressRecorder,
+        lease_seconds: int,
+        progress_interval_seconds: float,
+        cancel_poll_seconds: float,
+        remaining_ms: Callable[[], float],
+        margin_ms: float,
+        receipt_handle: str | None,
+    ) -> None:
+        self._store = store
+        self._queue = queue
+        self._notifier = notifier
+        self._job = job
+        self._owner = owner
+        self._recorder = recorder
+        self._lease_seconds = lease_seconds
+        self._progress_interval = progress_interval_seconds
+        self._cancel_poll = cancel_poll_seconds
+        self._remaining_ms = remaining_ms
+        self._margin_ms = margin_ms
+        self._receipt_handle = receipt_handle
+        self._renew_every = lease_seconds / 3
+        self._reason: StopReason | None = None
+        self._error: BaseException | None = None
+        self._done = threading.Event()
+        self._write_lock = threading.Lock()
+        self._reason_lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name=f"supervisor-{job.job_id}", daemon=True)
+        started = time.monotonic()
+        self._last_poll = self._last_write = self._last_visibility = started
+
+    # Engine side -----------------------------------------------------------------------------
+
+    def should_stop(self) -> bool:
+        """Cheap enough for every file and part: flags, and the invocation's remaining time."""
+        if self._reason is None and self._remaining_ms() < self._margin_ms:
+            self.stop(StopReason.DEADLINE)
+        return self._reason is not None
+
+    @property
+    def reason(self) -> StopReason | None:
+        return self._reason
+
+    @property
+    def error(self) -> BaseException | None:
+        """The infrastructure failure that stopped the job, if any."""
+        return self._error
+
+    def stop(self, reason: StopReason) -> None:
+        """The first reason wins: it decides what the worker does next."""
+        with self._reason_lock:
+            if self._reason is None:
+                self._reason = reason
+                logger.info("job %s: stopping (%s)", self._job.job_id, reason.value)
+
+    # Lifecycle -------------------------------------------------------------------------------
+
+    def __enter__(self) -> Supervisor:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def write_progress(self, *, force: bool = False) -> UploadJob | None:
+        """Write what the recorder has pending (renewing the lease) and publish uploadProgress.
+
+        Returns the job after the write; None when nothing was pending or the job is no longer ours.
+        """
+        with self._write_lock:
+            update = self._recorder.take_update(force=force)
+            if update is None:
+                return None
+            job = renew(self._store, self._job.job_id, self._owner, self._lease_seconds, update)
+            self._last_write = time.monotonic()
+        if job is None:
+            self.stop(StopReason.LEASE_LOST)
+            return None
+        self._job = job
+        self._notifier.publish(JobEvent.PROGRESS, job)
+        return job
+
+    # The thread ------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while not self._done.wait(TICK_SECONDS):
+            try:
+                self._tick(time.monotonic())
+            except Exception as exc:  # MongoDB (or SQS) unreachable: stop, the caller raises it
+                logger.exception("job %s: supervision failed", self._job.job_id)
+                self._error = exc
+                self.stop(StopReason.INFRASTRUCTURE)
+                return
+
+    def _tick(self, now: float) -> None:
+        if now - self._last_poll >= self._cancel_poll:
+            self._last_poll = now
+            self._poll()
+        if now - self._last_write >= self._progress_interval and self._recorder.has_pending():
+            self.write_progress()
+        elif now - self._last_write >= self._renew_every:
+            self._renew_lease()
+        if self._receipt_handle and now - self._last_visibility >= self._renew_every:
+            self._last_visibility = now
+            self._extend_visibility()
+
+    def _poll(self) -> None:
+        state = self._store.collection.find_one(
+            {"jobId": self._job.job_id}, {"_id": 0, "status": 1, "leaseOwner": 1, "cancelRequested": 1}
+        )
+        if not state or state.get("status") != JobStatus.ACTIVE.value or state.get("leaseOwner") != self._owner:
+            self.stop(StopReason.LEASE_LOST)
+        elif state.get("cancelRequested"):
+            self.stop(StopReason.CANCEL)
+
+    def _renew_lease(self) -> None:
+        with self._write_lock:
+            job = renew(self._store, self._job.job_id, self._owner, self._lease_seconds)
+            self._last_write = time.monotonic()
+        if job is None:
+            self.stop(StopReason.LEASE_LOST)
+
+    def _extend_visibility(self) -> None:
+        assert self._receipt_handle is not None
+        try:
+            self._queue.change_visibility(
+                self._job.queue_name, self._receipt_handle, self._lease_seconds + VISIBILITY_MARGIN_SECONDS
+            )
+        except Exception as exc:  # the lease is what guards the job; a late redelivery is acknowledged
+            logger.warning("job %s: could not extend the message's visibility: %s", self._job.job_id, exc)
