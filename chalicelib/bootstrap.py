@@ -15,8 +15,6 @@ A second run reports every step `unchanged`.
 from __future__ import annotations
 
 import argparse
-import base64
-import hashlib
 import json
 import os
 import sys
@@ -29,6 +27,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from chalicelib.config import Settings
+from chalicelib.spaces import send_content_md5
 
 Outcome = Literal["created", "updated", "unchanged"]
 
@@ -38,8 +37,6 @@ CHALICE_CONFIG = Path(__file__).resolve().parent.parent / ".chalice" / "config.j
 CORS_METHODS = ["GET", "HEAD"]
 CORS_EXPOSED_HEADERS = ["Content-Length", "Content-Range", "ETag"]
 CORS_MAX_AGE_SECONDS = 3600
-# S3-compatible stores (Spaces among them) expect Content-MD5 on these calls, not boto3's CRC32 default.
-MD5_OPERATIONS = ("PutBucketCors", "PutBucketLifecycleConfiguration")
 
 
 class BootstrapOptions(BaseSettings):
@@ -69,18 +66,6 @@ class Step:
 
 
 # Spaces bucket -------------------------------------------------------------------------------------------------
-
-
-def send_content_md5(s3: Any) -> None:
-    """Make the client send Content-MD5 (and no CRC32 header) on the bucket configuration calls."""
-
-    def use_md5(params: dict[str, Any], **_: Any) -> None:
-        params["context"].get("checksum", {}).pop("request_algorithm", None)
-        digest = hashlib.md5(params["body"], usedforsecurity=False).digest()
-        params["headers"]["Content-MD5"] = base64.b64encode(digest).decode()
-
-    for operation in MD5_OPERATIONS:
-        s3.meta.events.register(f"before-call.s3.{operation}", use_md5, unique_id=f"studio-content-md5-{operation}")
 
 
 def error_code(exc: Exception) -> str:
@@ -223,7 +208,7 @@ def mongo_steps(database: Any) -> list[Step]:
 
 
 def bootstrap(settings: Settings, options: BootstrapOptions, *, s3: Any, database: Any) -> list[Step]:
-    send_content_md5(s3)
+    send_content_md5(s3)  # idempotent: the client may not come from Services
     bucket = settings.spaces_bucket
     return [
         ensure_bucket(s3, bucket, location=bucket_location(settings)),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.config import Settings, get_settings
 from chalicelib.jobs.model import QueueName
@@ -13,22 +13,10 @@ from chalicelib.queue import JobQueue
 from chalicelib.realtime.connections import ConnectionRegistry
 from chalicelib.realtime.events import LogNotifier, Notifier
 from chalicelib.realtime.senders import Sender
+from chalicelib.spaces import send_content_md5, spaces_client_config
 
-
-def spaces_client_config(settings: Settings) -> Any:
-    """botocore settings for Spaces: no CRC checksum headers (Content-MD5 is sent instead)."""
-    from botocore.config import Config
-
-    return Config(
-        region_name=settings.spaces_region,
-        request_checksum_calculation="when_required",
-        response_checksum_validation="when_required",
-        max_pool_connections=settings.upload_concurrency + 8,
-        retries={"mode": "standard", "max_attempts": 3},
-        connect_timeout=10,
-        read_timeout=60,
-        tcp_keepalive=True,
-    )
+if TYPE_CHECKING:
+    from chalicelib.upload.engine import TransferEngine
 
 
 class Services:
@@ -83,12 +71,14 @@ class Services:
                 "aws_access_key_id": self.settings.spaces_key,
                 "aws_secret_access_key": self.settings.spaces_secret,
             }
-        return self.boto_session.client(
+        client = self.boto_session.client(
             "s3",
             endpoint_url=self.settings.spaces_endpoint or None,
             config=spaces_client_config(self.settings),
             **credentials,
         )
+        send_content_md5(client)
+        return client
 
     @cached_property
     def sqs(self) -> Any:
@@ -98,6 +88,13 @@ class Services:
     def queue(self) -> JobQueue:
         urls = {QueueName.HLS: self.settings.hls_queue_url, QueueName.MASTER: self.settings.master_queue_url}
         return JobQueue(self.sqs, urls)
+
+    @cached_property
+    def engine(self) -> TransferEngine:
+        """One transfer engine (one thread pool over the S3 client) per container, shared by its jobs."""
+        from chalicelib.upload.engine import EngineConfig, TransferEngine
+
+        return TransferEngine(self.s3, EngineConfig.from_settings(self.settings))
 
     @cached_property
     def connections(self) -> ConnectionRegistry:

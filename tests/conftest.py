@@ -157,7 +157,7 @@ def api(services: Any, admin_token: str) -> Iterator[Any]:
 
     import app as app_module
 
-    with Client(app_module.app) as client:
+    with Client(app_module.app, stage_name="local") as client:
         client.admin_headers = {"Authorization": f"Bearer {admin_token}", "Content-Type": "application/json"}
         yield client
 

@@ -1,7 +1,7 @@
 // The admin dashboard: sign in with a token, then statistics, the job table, actions and live updates.
 
 import { ApiError, createApi } from "./api.js";
-import { JobTable, jobTitle, matchesFilters } from "./jobs.js";
+import { JobTable, jobName, matchesFilters } from "./jobs.js";
 import { LiveConnection } from "./live.js";
 import { renderStats } from "./stats.js";
 
@@ -12,7 +12,7 @@ const MAX_PAGE = 500; // the list API's largest limit
 const STATS_DEBOUNCE_MS = 750;
 const POLL_MS = 20000;
 const ANNOUNCE_BATCH_MS = 1000;
-const FINISH_EVENTS = { JobCompleted: "completed", JobFailed: "failed", JobCancelled: "cancelled" };
+const FINISH_EVENTS = new Set(["JobCompleted", "JobFailed", "JobCancelled"]);
 const MINUTE_MS = 60000;
 
 const $ = (id) => document.getElementById(id);
@@ -251,7 +251,9 @@ function place(job) {
   }
   outside.delete(job.jobId);
   if (!table.get(job.jobId) && !table.canHold(job)) return; // it belongs to a page not loaded yet
-  if (table.upsert(job) === "inserted") listChanged();
+  const result = table.upsert(job);
+  if (result === "inserted") listChanged();
+  if (result === "status") announce(`${jobName(job)} ${job.status}`);
 }
 
 /** GET one job; a status event that arrives meanwhile makes the answer stale, so it is read again. */
@@ -286,7 +288,7 @@ async function refreshJob(jobId) {
 
 function rowTitle(jobId) {
   const job = table.get(jobId)?.job;
-  return job ? `${jobTitle(job)} ${job.label || ""}`.trim() : jobId;
+  return job ? jobName(job) : jobId;
 }
 
 function handleEvent(data) {
@@ -305,7 +307,7 @@ function handleEvent(data) {
     scheduleStats();
     return;
   }
-  const finished = FINISH_EVENTS[data.event];
+  const finished = FINISH_EVENTS.has(data.event);
   if (data.event !== "uploadProgress" && !finished) return;
   const { known, statusChanged } = table.applyEvent(data);
   if (!known) {
@@ -452,7 +454,7 @@ const ACTIONS = {
 
 async function runAction(name, job, button) {
   const action = ACTIONS[name];
-  const title = `${jobTitle(job)} ${job.label || ""}`.trim();
+  const title = jobName(job);
   let choice = {};
   if (action.confirm) {
     choice = await confirmAction(action.confirm(job, title));

@@ -74,8 +74,13 @@ export function compareJobs(a, b) {
   return a.jobId < b.jobId ? 1 : -1;
 }
 
-export function jobTitle(job) {
+function jobTitle(job) {
   return job.resourceName || job.filename || job.jobId;
+}
+
+/** How messages name a job: its title and label, `The Long Take 720p`. */
+export function jobName(job) {
+  return [jobTitle(job), job.label].filter(Boolean).join(" ");
 }
 
 function el(tag, attributes = {}, ...children) {
@@ -185,6 +190,8 @@ class JobRow {
   /** An event's fields (progress, status, outcome) over the job; true when the status changed. */
   applyEvent(data) {
     const before = this.job.status;
+    // A progress event that arrives after the job finished is late: only a retry brings it back.
+    if (data.event === "uploadProgress" && FINISHED.has(before)) return false;
     const job = { ...this.job };
     for (const field of EVENT_FIELDS) {
       if (data[field] !== undefined) job[field] = data[field];
@@ -204,7 +211,7 @@ class JobRow {
     this.row.dataset.status = job.status;
     this.name.textContent = jobTitle(job);
     this.meta.textContent = `${job.resourceType} · ${job.resourceId}`;
-    this.openButton.setAttribute("aria-label", `${jobTitle(job)} ${job.label || ""}: show details`.trim());
+    this.openButton.setAttribute("aria-label", `${jobName(job)}: show details`);
     if (job.status === "failed") {
       this.error.hidden = false;
       this.error.replaceChildren(
@@ -245,7 +252,7 @@ class JobRow {
     const progress = Math.max(0, Math.min(100, Math.round(job.progress || 0)));
     this.fill.style.transform = `scaleX(${progress / 100})`;
     this.bar.setAttribute("aria-valuenow", String(progress));
-    this.bar.setAttribute("aria-label", `Upload progress of ${jobTitle(job)} ${job.label || ""}`.trim());
+    this.bar.setAttribute("aria-label", `Upload progress of ${jobName(job)}`);
     this.percent.textContent = `${progress} %`;
     if (!job.totalFiles && !job.totalBytes) {
       this.bytes.textContent = "–";
@@ -271,7 +278,7 @@ class JobRow {
     if (key === this.actionsKey) return;
     this.actionsKey = key;
     const hadFocus = this.actions.contains(document.activeElement);
-    const title = `${jobTitle(job)} ${job.label || ""}`.trim();
+    const title = jobName(job);
     this.actions.replaceChildren(
       ...actions.map((action) => {
         const button = el("button", {

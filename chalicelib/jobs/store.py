@@ -130,6 +130,16 @@ class JobStore:
             raise NotFound(f"no upload job {job_id!r}")
         return job
 
+    def peek(self, job_id: str, fields: Iterable[str]) -> dict[str, Any] | None:
+        """A few fields of one job (a cheap poll), or None when the job is gone."""
+        projection = {"_id": 0, **dict.fromkeys(fields, 1)}
+        document: dict[str, Any] | None = self._jobs.find_one({"jobId": job_id}, projection)
+        return document
+
+    def scan(self, query: Mapping[str, Any], limit: int) -> list[dict[str, Any]]:
+        """Raw documents matching `query` (maintenance's indexed rule queries)."""
+        return list(self._jobs.find(dict(query), limit=limit))
+
     def list(self, filters: ListFilters) -> tuple[list[UploadJob], str | None]:
         """Newest first; the cursor is (createdAt, jobId) of the last item, so inserts never shift pages."""
         query = list_query(filters)

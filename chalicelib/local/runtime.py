@@ -45,6 +45,9 @@ class RuntimeOptions:
     workers_per_queue: int = 4
     lambda_timeout_seconds: int = 900
     schedule_seconds: float | None = None  # None: as each schedule expression says
+    cdn_base_url: str = ""  # default: the bucket's URL on the local endpoint
+    dashboard_websocket_url: str = ""  # default: this runtime's gateway
+    spaces_endpoint: str | None = None  # where workers send S3 requests; None: moto's server (bench: a proxy)
 
     @classmethod
     def from_environment(cls) -> RuntimeOptions:
@@ -60,6 +63,8 @@ class RuntimeOptions:
             workers_per_queue=int(env.get("LOCAL_WORKERS", "4")),
             lambda_timeout_seconds=int(env.get("LOCAL_LAMBDA_TIMEOUT_SECONDS", "900")),
             schedule_seconds=float(schedule) if schedule else None,
+            cdn_base_url=env.get("CDN_BASE_URL", ""),
+            dashboard_websocket_url=env.get("DASHBOARD_WEBSOCKET_URL", ""),
         )
 
     @property
@@ -207,11 +212,14 @@ class LocalRuntime:
     def _configure_environment(self) -> None:
         options = self.options
         os.environ.update(local_environment(options.aws_endpoint))
+        if options.spaces_endpoint:
+            os.environ["SPACES_ENDPOINT"] = options.spaces_endpoint
         options.source_root.mkdir(parents=True, exist_ok=True)
         os.environ.setdefault("STAGE", "local")
         os.environ["SPACES_BUCKET"] = options.bucket
         os.environ["SOURCE_ROOT"] = str(options.source_root.resolve())
-        os.environ.setdefault("CDN_BASE_URL", f"{options.aws_endpoint}/{options.bucket}")
+        os.environ["CDN_BASE_URL"] = options.cdn_base_url or f"{options.aws_endpoint}/{options.bucket}"
+        os.environ["DASHBOARD_WEBSOCKET_URL"] = options.dashboard_websocket_url or self.ws_url
         import boto3
 
         session = boto3.session.Session()

@@ -12,8 +12,8 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from chalicelib.errors import ErrorCode
 from chalicelib.jobs.model import JobStatus, UploadJob
+from chalicelib.jobs.recovery import requeue_expired, stall_expired
 from chalicelib.maintenance.bucket import abort_uploads, checkpointed_uploads
 from chalicelib.maintenance.context import ACTOR, MaintenanceServices
 from chalicelib.maintenance.rules import (
@@ -33,7 +33,6 @@ logger = logging.getLogger(__name__)
 
 # A bound on one run's work; whatever is left is found by the next run.
 MAX_FIXES_PER_RULE = 500
-STALLED_REASON = "The worker uploading this job stopped answering and no attempts are left."
 
 
 def moment_of(services: MaintenanceServices) -> Moment:
@@ -68,7 +67,7 @@ def fix_stuck(services: MaintenanceServices) -> dict[str, int]:
     moment = moment_of(services)
     counts = {"scanned": 0, "requeued": 0, "failed": 0, "cancelled": 0}
     for rule in RULES:
-        documents = services.store.collection.find(rule.query(moment), limit=MAX_FIXES_PER_RULE)
+        documents = services.store.scan(rule.query(moment), limit=MAX_FIXES_PER_RULE)
         for document in documents:
             counts["scanned"] += 1
             fix = _fix_one(services, document, rule.fixes, moment)
@@ -107,15 +106,9 @@ def apply_fix(services: MaintenanceServices, job: UploadJob, diagnosis: Diagnosi
 
 def _requeue(services: MaintenanceServices, job: UploadJob, diagnosis: Diagnosis, moment: Moment) -> UploadJob | None:
     """Back to waiting, checkpoint kept: the next worker resumes where the dead one stopped."""
-    store = services.store
-    moved = store.transition(
-        job.job_id,
-        JobStatus.WAITING,
-        sources=[JobStatus.ACTIVE],
-        reason="lease expired: re-queued by maintenance",
-        actor=ACTOR,
-        condition=LEASE_EXPIRED.guard(job, moment),
-        set_fields={"nextAttemptAt": store.now()},
+    guard = LEASE_EXPIRED.guard(job, moment)
+    moved = requeue_expired(
+        services.store, job, actor=ACTOR, reason="lease expired: re-queued by maintenance", condition=guard
     )
     if moved is not None:
         _send(services, moved)
@@ -123,19 +116,8 @@ def _requeue(services: MaintenanceServices, job: UploadJob, diagnosis: Diagnosis
 
 
 def _stall(services: MaintenanceServices, job: UploadJob, diagnosis: Diagnosis, moment: Moment) -> UploadJob | None:
-    failed = services.store.transition(
-        job.job_id,
-        JobStatus.FAILED,
-        sources=[JobStatus.ACTIVE],
-        reason="lease expired with no attempts left",
-        actor=ACTOR,
-        condition=LEASE_EXPIRED.guard(job, moment),
-        set_fields={
-            "errorCode": ErrorCode.STALLED.value,
-            "failedReason": STALLED_REASON,
-            "errorMessage": diagnosis.reason,
-        },
-    )
+    guard = LEASE_EXPIRED.guard(job, moment)
+    failed = stall_expired(services.store, job, actor=ACTOR, detail=diagnosis.reason, condition=guard)
     if failed is not None:
         services.notifier.publish(JobEvent.FAILED, failed)
     return failed

@@ -13,7 +13,9 @@ may share one engine: each bounds its own in-flight units.
 - At most `part_concurrency` parts of one object in flight (Spaces allows 10 PUTs per object),
   at most ceil(concurrency / part_concurrency) multipart uploads open at once, so memory stays
   within part size x concurrency: a part's bytes are read when its unit starts, not when queued.
-- Every PUT carries Content-MD5 (the client is configured not to add CRC checksums).
+- Every PUT carries Content-MD5 (the client is configured not to add CRC checksums). Over
+  HTTPS that also spares botocore the SHA-256 of the body: it signs UNSIGNED-PAYLOAD when a
+  Content-MD5 header is present.
 - Resume: the destination folder is listed once per run (ListObjectsV2, no HEAD per file); a
   file whose size and ETag match is skipped. An interrupted multipart upload continues from its
   checkpoint: ListParts says which parts are there, only the others are sent.

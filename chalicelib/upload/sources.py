@@ -6,7 +6,7 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from stat import S_ISREG
+from stat import S_ISLNK, S_ISREG
 from typing import Any, NoReturn, Protocol
 
 from botocore.exceptions import ClientError
@@ -286,19 +286,24 @@ class Sources:
                 raise _not_found(ref, "it is a file, not a folder")
             return []
         entries: list[SourceEntry] = []
+        # `folder` is resolved inside the root and symlinked folders are not walked into, so only
+        # a symlinked file can lead out: one lstat per file, a realpath only for links.
         for current, _dirs, files in os.walk(folder, onerror=_raise_walk_error(ref)):
             for name in files:
-                path = Path(current, name)
-                relative = path.relative_to(folder).as_posix()
-                real = Path(os.path.realpath(path))
-                if self.root not in real.parents:
-                    raise _forbidden(f"{ref}/{relative}", "a symlink leads out of SOURCE_ROOT")
+                path = os.path.join(current, name)
+                relative = os.path.relpath(path, folder).replace(os.sep, "/")
+                where = f"{ref.rstrip('/')}/{relative}"
                 try:
-                    stat = real.stat()
+                    stat = os.lstat(path)
+                    if S_ISLNK(stat.st_mode):
+                        path = os.path.realpath(path)
+                        if self.root not in Path(path).parents:
+                            raise _forbidden(where, "a symlink leads out of SOURCE_ROOT")
+                        stat = os.stat(path)
                 except OSError as error:
-                    raise _os_error(f"{ref}/{relative}", error) from error
+                    raise _os_error(where, error) from error
                 if S_ISREG(stat.st_mode):
-                    entries.append(SourceEntry(relative, LocalFile(real, stat.st_size, f"{ref}/{relative}")))
+                    entries.append(SourceEntry(relative, LocalFile(Path(path), stat.st_size, where)))
         return entries
 
     # -- s3 ------------------------------------------------------------------------------------

@@ -8,8 +8,6 @@ do); it raises only when SQS should deliver the message again: MongoDB or SQS un
 from __future__ import annotations
 
 import logging
-import threading
-import weakref
 from collections.abc import Callable
 
 from pymongo.errors import PyMongoError
@@ -20,7 +18,7 @@ from chalicelib.queue import parse_message
 from chalicelib.realtime.events import JobEvent
 from chalicelib.services import Services
 from chalicelib.upload import layout
-from chalicelib.upload.engine import EngineConfig, StopMode, TransferEngine
+from chalicelib.upload.engine import StopMode, TransferEngine
 from chalicelib.upload.sources import Sources
 from chalicelib.worker import lease
 from chalicelib.worker.intake import create_from_spec, message_job_id
@@ -34,19 +32,6 @@ from chalicelib.worker.supervisor import StopReason, Supervisor
 logger = logging.getLogger(__name__)
 
 UNEXPECTED_REASON = "The upload stopped on an unexpected error; it will be tried again."
-
-# One engine (one thread pool over the Services' S3 client) per container, shared by its jobs.
-_engines: weakref.WeakKeyDictionary[Services, TransferEngine] = weakref.WeakKeyDictionary()
-_engines_lock = threading.Lock()
-
-
-def engine_for(services: Services) -> TransferEngine:
-    with _engines_lock:
-        engine = _engines.get(services)
-        if engine is None:
-            engine = _engines[services] = TransferEngine(services.s3, EngineConfig.from_settings(services.settings))
-        return engine
-
 
 def handle_message(
     body: str,
@@ -78,7 +63,7 @@ def handle_message(
             return WorkerResult(Action.INVALID_SPEC, job_id, detail=str(exc))
     turn = JobTurn(
         services,
-        engine or engine_for(services),
+        engine or services.engine,
         options or WorkerOptions(),
         context_remaining_ms=context_remaining_ms,
         receipt_handle=receipt_handle,

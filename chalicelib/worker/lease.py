@@ -17,12 +17,11 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
-from chalicelib.errors import ErrorCode
 from chalicelib.jobs.model import JobStatus, UploadJob
+from chalicelib.jobs.recovery import expired_lease, requeue_expired, stall_expired
 from chalicelib.jobs.store import JobStore
 
 NOT_CANCELLED = {"cancelRequested": {"$ne": True}}
-STALLED_REASON = "The worker uploading this job stopped answering and no attempts are left."
 
 
 def new_owner(worker_id: str) -> str:
@@ -61,31 +60,13 @@ def release_expired(store: JobStore, job: UploadJob, actor: str) -> UploadJob | 
 
     None when the guard did not hold (the lease was renewed, or another actor moved the job).
     """
-    expired = {"leaseExpiresAt": {"$lt": store.now()}}
+    guard = expired_lease(job, store.now())
     # A requested cancel beats STALLED: back to waiting, where the caller finishes the cancel.
     if job.attempts < job.max_attempts or job.cancel_requested:
-        return store.transition(
-            job.job_id,
-            JobStatus.WAITING,
-            sources=[JobStatus.ACTIVE],
-            reason="lease expired: the previous worker stopped; taken over",
-            actor=actor,
-            condition=expired,
-            set_fields={"nextAttemptAt": store.now()},
-        )
-    return store.transition(
-        job.job_id,
-        JobStatus.FAILED,
-        sources=[JobStatus.ACTIVE],
-        reason="lease expired with no attempts left",
-        actor=actor,
-        condition=expired,
-        set_fields={
-            "errorCode": ErrorCode.STALLED.value,
-            "failedReason": STALLED_REASON,
-            "errorMessage": f"lease expired at {job.lease_expires_at}, {job.attempts} of {job.max_attempts} attempts",
-        },
-    )
+        reason = "lease expired: the previous worker stopped; taken over"
+        return requeue_expired(store, job, actor=actor, reason=reason, condition=guard)
+    detail = f"lease expired at {job.lease_expires_at}, {job.attempts} of {job.max_attempts} attempts"
+    return stall_expired(store, job, actor=actor, detail=detail, condition=guard)
 
 
 def renew(

@@ -159,9 +159,7 @@ class Supervisor:
             self._extend_visibility()
 
     def _poll(self) -> None:
-        state = self._store.collection.find_one(
-            {"jobId": self._job.job_id}, {"_id": 0, "status": 1, "leaseOwner": 1, "cancelRequested": 1}
-        )
+        state = self._store.peek(self._job.job_id, ("status", "leaseOwner", "cancelRequested"))
         if not state or state.get("status") != JobStatus.ACTIVE.value or state.get("leaseOwner") != self._owner:
             self.stop(StopReason.LEASE_LOST)
         elif state.get("cancelRequested"):

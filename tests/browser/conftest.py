@@ -175,15 +175,28 @@ class Stack:
         return body
 
 
-@pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+# The session fixtures below end with this folder's last test, not with the session: the runtime
+# changes os.environ and installs the app's services, which the tests after these must not inherit.
+FOLDER = Path(__file__).resolve().parent
+folder_resources = contextlib.ExitStack()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    yield  # the test's own fixtures (its browser tab) close first
+    if nextitem is None or FOLDER not in Path(nextitem.path).resolve().parents:
+        folder_resources.close()
+
+
+@contextlib.contextmanager
+def running_stack(source_root: Path) -> Iterator[Stack]:
+    """The local runtime on free ports, its WebSocket behind a proxy; the environment restored after."""
     from chalicelib.auth import issue_token
     from chalicelib.config import get_settings
     from chalicelib.local.runtime import LocalRuntime, RuntimeOptions
     from chalicelib.services import set_services
 
     saved_environment = dict(os.environ)
-    source_root = tmp_path_factory.mktemp("dashboard-sources")
     ws_port = free_port()
     proxy = SocketProxy(ws_port)
     options = RuntimeOptions(
@@ -192,11 +205,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         aws_port=free_port(),
         source_root=source_root,
         workers_per_queue=3,
+        dashboard_websocket_url=f"ws://127.0.0.1:{proxy.port}",  # the page connects through the proxy
     )
     os.environ.update(
         {
             "STAGE": "local",
-            "DASHBOARD_WEBSOCKET_URL": f"ws://127.0.0.1:{proxy.port}",  # the page connects through the proxy
             "UPLOAD_CONCURRENCY": "1",
             "PROGRESS_INTERVAL_MS": "100",
         }
@@ -215,6 +228,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         set_services(None)
 
 
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    yield folder_resources.enter_context(running_stack(tmp_path_factory.mktemp("dashboard-sources")))
+    folder_resources.close()
+
+
 def playwright_api() -> Any:
     if not CHROMIUM.exists():
         pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
@@ -223,11 +242,11 @@ def playwright_api() -> Any:
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
-    api = playwright_api()
-    with api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    playwright = folder_resources.enter_context(playwright_api().sync_playwright())
+    chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+    folder_resources.callback(chromium.close)
+    yield chromium
+    folder_resources.close()
 
 
 @pytest.fixture

@@ -100,7 +100,9 @@ def test_load_more_brings_older_jobs_newest_first(dashboard: Any, stack: Any, re
         request = CreateJobRequest.model_validate(
             stack.hls_body(resource_name, f"paging/{resource_name}/{index}", f"r{index}")
         )
-        document = new_job_document(request, bucket="studio-media", max_attempts=5, now=start + timedelta(seconds=index))
+        document = new_job_document(
+            request, bucket="studio-media", max_attempts=5, now=start + timedelta(seconds=index)
+        )
         created.append(store.insert(document)[0].job_id)
     newest_first = list(reversed(created))
     try:

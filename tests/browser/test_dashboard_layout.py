@@ -43,6 +43,7 @@ def showcase(stack: Any) -> Iterator[dict[str, str]]:
     jobs = {}
     for label in ("1080p", "720p", "480p"):
         jobs[label] = stack.create(stack.hls_body(film, f"showcase/film/{label}", label))["jobId"]
+    for label in ("1080p", "720p", "480p"):
         stack.wait_for_status(jobs[label], "completed")
     subtitle_job = {
         "jobType": "upload-subtitle-to-s3",

@@ -24,7 +24,7 @@ def client() -> Iterator[Any]:
         stage="test", auth_jwt_secret=SECRET, spaces_secret="spaces-secret-key", dashboard_websocket_url="ws://ws.test"
     )
     set_services(Services(settings, database=object()))  # the page must not touch the database
-    with Client(app_module.app) as test_client:
+    with Client(app_module.app, stage_name="local") as test_client:
         yield test_client
     set_services(None)
 

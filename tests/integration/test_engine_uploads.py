@@ -138,7 +138,7 @@ def test_every_put_carries_content_md5_and_no_crc_header(
 
 def test_files_run_in_parallel_within_the_concurrency(s3: Any, bucket: str, source_root: Path) -> None:
     write(source_root, {f"r/seg_{i:03d}.ts": os.urandom(100) for i in range(24)})
-    calls = Calls(s3, "PutObject", delay=0.05)
+    calls = Calls(s3, "PutObject", delay=0.2)
     with TransferEngine(s3, EngineConfig(concurrency=6)) as engine:
         result = engine.upload(bucket, rendition_items(source_root))
     assert len(result.written) == 24
@@ -148,7 +148,7 @@ def test_files_run_in_parallel_within_the_concurrency(s3: Any, bucket: str, sour
 def test_a_multipart_file_lands_identical_with_parts_in_parallel(s3: Any, bucket: str, source_root: Path) -> None:
     data = os.urandom(12 * MIB + 123)  # parts of 5, 5 and 2 MiB
     write(source_root, {"movie.mp4": data})
-    calls = Calls(s3, "UploadPart", "PutObject", delay=0.1)
+    calls = Calls(s3, "UploadPart", "PutObject", delay=0.3)
     listener = RecordingListener()
     item = upload_item("films/x/video/movie.mp4", Sources(source_root, []).file("movie.mp4"))
     with TransferEngine(s3, SMALL_PARTS) as engine:
@@ -193,7 +193,7 @@ def test_parts_are_read_when_they_start_not_when_the_file_is_scheduled(s3: Any, 
 
 def test_two_multipart_files_each_keep_within_part_concurrency(s3: Any, bucket: str, source_root: Path) -> None:
     write(source_root, {"v/a.mp4": os.urandom(11 * MIB), "v/b.mp4": os.urandom(11 * MIB), "v/c.txt": b"small"})
-    calls = Calls(s3, "UploadPart", delay=0.1)
+    calls = Calls(s3, "UploadPart", delay=0.3)
     items = [upload_item(f"video/{e.relative_path}", e.file) for e in Sources(source_root, []).directory("v")]
     with TransferEngine(s3, SMALL_PARTS) as engine:
         result = engine.upload(bucket, items)

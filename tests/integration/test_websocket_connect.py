@@ -86,7 +86,7 @@ def test_lambda_refuses_the_connect_with_the_http_status_and_accepts_an_admin(re
     import app as app_module
 
     secret = realtime_services.settings.auth_jwt_secret
-    with Client(app_module.app) as client:
+    with Client(app_module.app, stage_name="local") as client:
         missing = client.lambda_.invoke("on_ws_connect", connect_event(None)).payload
         forbidden = client.lambda_.invoke("on_ws_connect", connect_event(issue_token(secret, roles=("viewer",))))
         accepted = client.lambda_.invoke("on_ws_connect", connect_event(issue_token(secret))).payload

@@ -36,7 +36,7 @@ def test_an_http_route_returns_only_after_its_event_was_delivered(realtime_servi
     make_job(jobId="old-job", status="completed")
     headers = {"Authorization": f"Bearer {issue_token(realtime_services.settings.auth_jwt_secret)}"}
     try:
-        with Client(app_module.app) as client:
+        with Client(app_module.app, stage_name="local") as client:
             response = client.http.delete("/v1/studio/upload-jobs/old-job", headers=headers)
 
         assert response.status_code == 200

@@ -1,0 +1,133 @@
+"""Figures, their targets, and how they are shown: a rich table, results.json, README's markdown."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import os
+import platform
+import statistics
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class Figure:
+    """One measured figure. `passed` is None when the figure has no target (shown for information)."""
+
+    key: str
+    section: str
+    label: str
+    value: float | None
+    unit: str
+    target: str = ""
+    passed: bool | None = None
+    detail: str = ""
+    samples: list[float] = field(default_factory=list)
+
+    def shown(self) -> str:
+        if self.value is None:
+            return "-"
+        if self.unit == "x":
+            return f"{self.value:.2f}x"
+        if self.unit == "s":
+            return f"{self.value:.2f} s"
+        if self.unit == "MiB":
+            return f"{self.value:.0f} MiB"
+        if self.unit == "ms":
+            return f"{self.value:.0f} ms"
+        return f"{self.value:g} {self.unit}".strip()
+
+    @property
+    def verdict(self) -> str:
+        return {True: "PASS", False: "MISS", None: "info"}[self.passed]
+
+
+def median(samples: list[float]) -> float:
+    return float(statistics.median(samples))
+
+
+def spread(samples: list[float]) -> str:
+    return f"{len(samples)} runs, {min(samples):.2f}-{max(samples):.2f} s" if samples else "no runs"
+
+
+def version(package: str) -> str | None:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def machine(tool_versions: dict[str, str | None], settings: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "load_average_1m_at_start": round(os.getloadavg()[0], 2),
+        "versions": {
+            "boto3": version("boto3"),
+            "botocore": version("botocore"),
+            "moto": version("moto"),
+            "awscli": version("awscli") or tool_versions.get("aws"),
+            "s5cmd": tool_versions.get("s5cmd"),
+            "rclone": tool_versions.get("rclone"),
+        },
+        "settings": settings,
+    }
+
+
+def write_json(path: Path, figures: list[Figure], about: dict[str, Any]) -> None:
+    document: dict[str, Any] = {"machine": about}
+    for figure in figures:
+        entry = asdict(figure)
+        del entry["key"]
+        document[figure.key] = entry
+    path.write_text(json.dumps(document, indent=2) + "\n")
+
+
+def print_table(figures: list[Figure], about: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    if not console.is_terminal:  # a log file: wide enough that rows stay on one line
+        console = Console(width=180)
+    sections = list(dict.fromkeys(f.section for f in figures))
+    for section in sections:
+        table = Table(title=section, title_justify="left", show_lines=False)
+        for column, justify in (("figure", "left"), ("value", "right"), ("target", "right"), ("", "center")):
+            table.add_column(column, justify=justify)  # type: ignore[arg-type]
+        table.add_column("how", style="dim")
+        for figure in (f for f in figures if f.section == section):
+            colour = {True: "green", False: "bold red", None: "dim"}[figure.passed]
+            verdict = f"[{colour}]{figure.verdict}[/]"
+            table.add_row(figure.label, figure.shown(), figure.target or "-", verdict, figure.detail)
+        console.print(table)
+    versions = ", ".join(f"{k} {v}" for k, v in about["versions"].items() if v)
+    console.print(
+        f"[dim]{about['cpus']} CPUs, Python {about['python']}, load average {about['load_average_1m_at_start']} "
+        f"at start; {versions}[/]"
+    )
+    targets = [f for f in figures if f.passed is not None]
+    missed = [f for f in targets if not f.passed]
+    summary = f"{len(targets) - len(missed)} of {len(targets)} targets met"
+    console.print(f"[bold]{summary}[/]" + (f"; missed: {', '.join(f.label for f in missed)}" if missed else ""))
+
+
+def markdown(document: dict[str, Any]) -> str:
+    """README's tables, from a results.json document."""
+    figures = [Figure(key=k, **v) for k, v in document.items() if k != "machine"]
+    lines: list[str] = []
+    for section in dict.fromkeys(f.section for f in figures):
+        lines += [f"**{section}**", "", "| figure | value | target | result | how |", "|---|---:|---:|:---:|---|"]
+        for f in (f for f in figures if f.section == section):
+            lines.append(f"| {f.label} | {f.shown()} | {f.target or '-'} | {f.verdict} | {f.detail} |")
+        lines.append("")
+    about = document["machine"]
+    versions = ", ".join(f"{k} {v}" for k, v in about["versions"].items() if v)
+    lines.append(
+        f"Machine: {about['cpus']} CPUs, Python {about['python']}, 1-minute load average "
+        f"{about['load_average_1m_at_start']} at start; {versions}."
+    )
+    return "\n".join(lines)
