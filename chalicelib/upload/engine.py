@@ -16,6 +16,10 @@ may share one engine: each bounds its own in-flight units.
 - Every PUT carries Content-MD5 (the client is configured not to add CRC checksums). Over
   HTTPS that also spares botocore the SHA-256 of the body: it signs UNSIGNED-PAYLOAD when a
   Content-MD5 header is present.
+- A single PutObject sends its body at once: the engine removes the `Expect: 100-continue`
+  botocore puts on every PutObject, which costs a round trip per file (headers, wait for the
+  server's 100, then the body). Parts keep it: at 5 MiB and more, not sending a body the
+  server would refuse is worth a round trip.
 - Resume: the destination folder is listed once per run (ListObjectsV2, no HEAD per file); a
   file whose size and ETag match is skipped. An interrupted multipart upload continues from its
   checkpoint: ListParts says which parts are there, only the others are sent.
@@ -383,6 +387,15 @@ def _worst(errors: Sequence[BaseException]) -> BaseException:
 
 # --- the engine -------------------------------------------------------------------------------------
 
+_SEND_BODY_AT_ONCE = "studio-putobject-without-expect"
+
+
+def _send_body_at_once(model: Any, params: dict[str, Any], **_kwargs: Any) -> None:
+    """Drop botocore's `Expect: 100-continue` from a PutObject (measured: 601 files through a
+    100 ms proxy took 4.7 s with it, 2.7 s without)."""
+    if model.name == "PutObject":
+        params["headers"].pop("Expect", None)
+
 
 class TransferEngine:
     """One pool of `concurrency` threads over one boto3 S3 client; `upload()` runs one batch.
@@ -402,6 +415,10 @@ class TransferEngine:
                 client_config.max_pool_connections,
                 self.config.concurrency,
             )
+        events = getattr(getattr(client, "meta", None), "events", None)
+        if events is not None:  # fakes in tests have no event system
+            # On botocore's own event, after its handler: one for PutObject would run before it.
+            events.register_last("before-call.s3", _send_body_at_once, unique_id=_SEND_BODY_AT_ONCE)
 
     def __enter__(self) -> TransferEngine:
         return self

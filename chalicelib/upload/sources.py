@@ -101,7 +101,7 @@ def _not_found(ref: str, why: str = "it does not exist") -> PermanentUploadError
     return PermanentUploadError(ErrorCode.SOURCE_NOT_FOUND, f"The source {ref!r} cannot be found: {why}.")
 
 
-def _os_error(ref: str, error: OSError) -> UploadError:
+def source_read_error(ref: str, error: OSError) -> UploadError:
     if isinstance(error, FileNotFoundError | NotADirectoryError):
         return _not_found(ref)
     if isinstance(error, PermissionError):
@@ -138,7 +138,7 @@ class LocalFile:
                     handle.seek(offset)
                 data = handle.read(wanted)
         except OSError as error:
-            raise _os_error(self.ref, error) from error
+            raise source_read_error(self.ref, error) from error
         if len(data) != wanted:
             raise _short_read(self.ref, offset, wanted, len(data))
         return data
@@ -231,7 +231,7 @@ class Sources:
         try:
             stat = location.path.stat()
         except OSError as error:
-            raise _os_error(ref, error) from error
+            raise source_read_error(ref, error) from error
         if not S_ISREG(stat.st_mode):
             raise _not_found(ref, "it is not a regular file")
         return LocalFile(location.path, stat.st_size, ref)
@@ -301,7 +301,7 @@ class Sources:
                             raise _forbidden(where, "a symlink leads out of SOURCE_ROOT")
                         stat = os.stat(path)
                 except OSError as error:
-                    raise _os_error(where, error) from error
+                    raise source_read_error(where, error) from error
                 if S_ISREG(stat.st_mode):
                     entries.append(SourceEntry(relative, LocalFile(Path(path), stat.st_size, where)))
         return entries
@@ -360,6 +360,6 @@ class Sources:
 
 def _raise_walk_error(ref: str) -> Callable[[OSError], None]:
     def on_error(error: OSError) -> None:
-        raise _os_error(ref, error) from error
+        raise source_read_error(ref, error) from error
 
     return on_error

@@ -6,7 +6,6 @@ the worker cannot use are acknowledged, never crash it."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -105,20 +104,6 @@ def test_a_bad_source_fails_at_once_with_a_readable_reason(
     assert failed.attempts == 1 and failed.finished_at is not None and not failed.can_cancel
     assert queued(sqs, settings.hls_queue_url) == {"visible": 0, "delayed": 0}
     assert worker_events.names(job.job_id)[-1] == "JobFailed"
-
-
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads a chmod 000 file anyway; run as a user to check")
-def test_an_unreadable_source_fails_with_access_denied(
-    worker_services: Any, worker_job: Any, source_root: Path
-) -> None:
-    services = worker_services()
-    (source_root / "movie.mp4").write_bytes(b"x" * 100)
-    (source_root / "movie.mp4").chmod(0)
-    job = worker_job(services, jobType="upload-video-to-s3", sourcePath="movie.mp4")
-
-    run(services, job.job_id)
-
-    assert services.store.get(job.job_id).error_code == "ACCESS_DENIED"
 
 
 def test_a_rendition_that_fails_on_one_segment_publishes_no_playlist(

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
 from chalicelib.errors import ErrorCode, PermanentUploadError, RetryableUploadError, UploadError
-from chalicelib.upload.sources import LocalFile, Sources
+from chalicelib.upload.sources import LocalFile, Sources, source_read_error
 
 
 @pytest.fixture
@@ -111,15 +110,27 @@ def test_a_file_that_shrank_is_retryable(source_root: Path) -> None:
         LocalFile(path, 10, "shrinks.ts").read()
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
-def test_an_unreadable_file_is_access_denied(source_root: Path, sources: Sources) -> None:
-    path = source_root / "locked.ts"
-    path.write_bytes(b"abc")
-    path.chmod(0)
-    with pytest.raises(PermanentUploadError) as caught:
-        sources.file("locked.ts").read()
-    assert code_of(caught) == ErrorCode.ACCESS_DENIED
-    assert "permission denied" in caught.value.reason
+@pytest.mark.parametrize(
+    ("error", "kind", "code"),
+    [
+        (PermissionError(13, "Permission denied"), PermanentUploadError, ErrorCode.ACCESS_DENIED),
+        (FileNotFoundError(2, "No such file"), PermanentUploadError, ErrorCode.SOURCE_NOT_FOUND),
+        (IsADirectoryError(21, "Is a directory"), PermanentUploadError, ErrorCode.SOURCE_NOT_FOUND),
+        (OSError(5, "Input/output error"), RetryableUploadError, ErrorCode.UPLOAD_FAILED),
+    ],
+)
+def test_what_a_failed_read_means(error: OSError, kind: type[UploadError], code: ErrorCode) -> None:
+    """Tests run as root, who reads a chmod 000 file, so the mapping is checked on the errors themselves."""
+    meaning = source_read_error("films/locked.ts", error)
+    assert isinstance(meaning, kind)
+    assert meaning.code == code
+    assert "films/locked.ts" in meaning.reason
+
+
+def test_permission_denied_is_said_in_words() -> None:
+    meaning = source_read_error("films/locked.ts", PermissionError(13, "Permission denied"))
+    assert "permission denied" in meaning.reason
+    assert "Permission denied" in meaning.detail
 
 
 def test_remove_deletes_files_and_folders_and_is_idempotent(
