@@ -9,6 +9,7 @@ a contender whose binary is missing is skipped.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -21,6 +22,7 @@ CREDENTIALS = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench"}
 REGION = "us-east-1"
 RCLONE_REMOTE = "BENCH"
 LOOP_SCRIPT = Path(__file__).with_name("boto3_loop.py")
+VERSION = re.compile(r"v?\d+\.\d+[\w.+-]*")  # "aws-cli/1.45.11 ...", "v2.3.0-991c9fb", "rclone v1.75.2"
 
 
 @dataclass(frozen=True)
@@ -51,7 +53,8 @@ class Contender:
             return None
         flag = {"aws": "--version", "s5cmd": "version", "rclone": "version"}[self.binary]
         result = subprocess.run([executable, flag], capture_output=True, text=True, timeout=60, env=clean_env())
-        return (result.stdout or result.stderr).strip().splitlines()[0] if result.returncode == 0 else None
+        found = VERSION.search(result.stdout or result.stderr)
+        return found.group(0) if result.returncode == 0 and found else None
 
     def run(self, target: Target, timeout: float) -> float:
         """Seconds from process start to exit; raises if the copy failed."""
@@ -59,9 +62,7 @@ class Contender:
         assert executable is not None, f"{self.name} is not installed"
         env = {**clean_env(), **self.extra_env(target)}
         started = time.perf_counter()
-        result = subprocess.run(
-            self.argv(executable, target), capture_output=True, text=True, timeout=timeout, env=env
-        )
+        result = subprocess.run(self.argv(executable, target), capture_output=True, text=True, timeout=timeout, env=env)
         elapsed = time.perf_counter() - started
         if result.returncode != 0:
             raise RuntimeError(f"{self.name} exited {result.returncode}: {(result.stderr or result.stdout)[-2000:]}")

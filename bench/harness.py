@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -52,6 +52,16 @@ def _end(process: subprocess.Popen[str]) -> None:
         process.wait(timeout=10)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process, from /proc/<pid>/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children(pid: int) -> list[int]:
+    return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
 @dataclass
 class SystemProcess:
     """The running system (bench/system.py): its endpoints, pid, token and settings."""
@@ -67,6 +77,10 @@ class SystemProcess:
     def settings(self) -> dict[str, Any]:
         return dict(self.ready["settings"])
 
+    def server_cpu(self) -> float:
+        """CPU seconds moto's server (the system's child process) has used so far."""
+        return sum(cpu_seconds(child) for child in children(self.pid))
+
     def calls(self, job_id: str) -> dict[str, int]:
         """MongoDB writes and reads on the jobs collection that named `job_id`, so far."""
         assert self.process.stdin is not None and self.process.stdout is not None
@@ -76,17 +90,26 @@ class SystemProcess:
 
 
 @contextmanager
-def system_process(source_root: Path, *, aws_port: int = 0, spaces_endpoint: str | None = None) -> Iterator[SystemProcess]:
+def system_process(
+    source_root: Path, *, aws_port: int = 0, spaces_endpoint: str | None = None
+) -> Iterator[SystemProcess]:
     command = [sys.executable, "-m", "bench.system", "--source-root", str(source_root), "--aws-port", str(aws_port)]
     if spaces_endpoint:
         command += ["--spaces-endpoint", spaces_endpoint]
-    process = subprocess.Popen(command, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    try:
-        assert process.stdout is not None
-        ready = json.loads(_read_line(process.stdout, START_TIMEOUT_SECONDS, "the system process", ANSWER))
-        yield SystemProcess(process, ready)
-    finally:
-        _end(process)
+    with tempfile.TemporaryFile("w+") as log:  # its request log and warnings: shown only if something fails
+        process = subprocess.Popen(
+            command, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True
+        )
+        try:
+            assert process.stdout is not None
+            ready = json.loads(_read_line(process.stdout, START_TIMEOUT_SECONDS, "the system process", ANSWER))
+            yield SystemProcess(process, ready)
+        except BaseException:
+            log.seek(0)
+            print(f"--- the system process's log, last lines ---\n{log.read()[-6000:]}", file=sys.stderr)
+            raise
+        finally:
+            _end(process)
 
 
 @contextmanager
@@ -100,25 +123,6 @@ def delay_proxy(upstream_port: int, delay_ms: float) -> Iterator[str]:
         yield f"http://127.0.0.1:{port}"
     finally:
         _end(process)
-
-
-@dataclass
-class Api:
-    base: str
-    token: str
-
-    def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        request = urllib.request.Request(
-            f"{self.base}/v1/studio{path}",
-            method=method,
-            data=json.dumps(body).encode() if body is not None else None,
-            headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"},
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=30) as response:
-                return json.loads(response.read())
-        except urllib.error.HTTPError as exc:
-            raise RuntimeError(f"{method} {path} answered {exc.code}: {exc.read().decode()}") from exc
 
 
 @dataclass

@@ -13,12 +13,14 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from bench.contenders import Contender, Target
 from bench.data import MIB, Dataset
-from bench.harness import ROOT, Api, Bucket, EventListener, SystemProcess
+from bench.harness import ROOT, Bucket, EventListener, SystemProcess
+from chalicelib.local.api_client import ApiClient
 
 JOB_TIMEOUT_SECONDS = 600
 CONTENDER_TIMEOUT_SECONDS = 600
@@ -29,7 +31,7 @@ class Session:
     """A running system and the benchmark's clients of it."""
 
     system: SystemProcess
-    api: Api
+    api: ApiClient
     listener: EventListener
     bucket: Bucket
 
@@ -38,19 +40,31 @@ class Session:
 class JobRun:
     job_id: str
     seconds: float  # from just before POST /upload-jobs to the arrival of JobCompleted on the WebSocket
+    server_cpu: float  # CPU seconds moto's server spent meanwhile
     job: dict[str, Any]
+
+    @property
+    def seconds_to_claim(self) -> float:
+        """From the job's creation to a worker's claim: HTTP API, SQS, the poller, the claim."""
+        return _timestamp(self.job["startedAt"]) - _timestamp(self.job["createdAt"])
+
+
+def _timestamp(text: str) -> float:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
 def run_job(session: Session, body: dict[str, Any]) -> JobRun:
     """Create one job over HTTP and wait for its end on the WebSocket; raise unless it completed."""
     job_id = f"bench-{secrets.token_hex(8)}"
+    cpu_before = session.system.server_cpu()
     started = time.perf_counter()
     session.api.call("POST", "/upload-jobs", {**body, "jobId": job_id})
     status, finished = session.listener.wait_finished(job_id, JOB_TIMEOUT_SECONDS)
+    server_cpu = session.system.server_cpu() - cpu_before
     job = session.api.call("GET", f"/upload-jobs/{job_id}")
     if status != "completed" or job["status"] != "completed":
         raise RuntimeError(f"job {job_id} ended {job['status']}: {job.get('errorCode')} {job.get('failedReason')}")
-    return JobRun(job_id, finished - started, job)
+    return JobRun(job_id, finished - started, server_cpu, job)
 
 
 def rendition_body(dataset: Dataset, folder: Path) -> dict[str, Any]:
@@ -63,23 +77,31 @@ def rendition_body(dataset: Dataset, folder: Path) -> dict[str, Any]:
     }
 
 
-def our_upload(session: Session, dataset: Dataset, folder: Path) -> float:
+@dataclass(frozen=True)
+class Sample:
+    seconds: float
+    server_cpu: float  # CPU seconds of moto's server during those seconds
+    to_claim: float | None = None  # the system only: creation -> claim
+
+
+def our_upload(session: Session, dataset: Dataset, folder: Path) -> Sample:
     """One rendition through the whole system; checks every file is in the bucket, then removes them."""
     run = run_job(session, rendition_body(dataset, folder))
-    prefix = run.job["destinationPrefix"]
-    _check_and_clear(session.bucket, prefix, dataset, folder, "the system")
-    return run.seconds
+    _check_and_clear(session.bucket, run.job["destinationPrefix"], folder, "the system")
+    return Sample(run.seconds, run.server_cpu, run.seconds_to_claim)
 
 
-def their_upload(session: Session, contender: Contender, endpoint: str, dataset: Dataset, folder: Path) -> float:
+def their_upload(session: Session, contender: Contender, endpoint: str, folder: Path) -> Sample:
     slug = re.sub(r"[^a-z0-9]+", "-", contender.name.lower()).strip("-")
     prefix = f"bench/{slug}/{secrets.token_hex(6)}/"
+    cpu_before = session.system.server_cpu()
     seconds = contender.run(Target(endpoint, session.bucket.name, prefix, folder), CONTENDER_TIMEOUT_SECONDS)
-    _check_and_clear(session.bucket, prefix, dataset, folder, contender.name)
-    return seconds
+    server_cpu = session.system.server_cpu() - cpu_before
+    _check_and_clear(session.bucket, prefix, folder, contender.name)
+    return Sample(seconds, server_cpu)
 
 
-def _check_and_clear(bucket: Bucket, prefix: str, dataset: Dataset, folder: Path, who: str) -> None:
+def _check_and_clear(bucket: Bucket, prefix: str, folder: Path, who: str) -> None:
     found = bucket.keys(prefix)
     expected = {path.name: path.stat().st_size for path in folder.iterdir()}
     got = {key[len(prefix) :]: size for key, size in found.items()}
@@ -88,19 +110,21 @@ def _check_and_clear(bucket: Bucket, prefix: str, dataset: Dataset, folder: Path
     bucket.delete(prefix)
 
 
-Entrant = tuple[str, Callable[[], float]]
+Entrant = tuple[str, Callable[[], Sample]]
 
 
-def contest(entrants: list[Entrant], rounds: int, log: Callable[[str], None], title: str) -> dict[str, list[float]]:
+def contest(entrants: list[Entrant], rounds: int, log: Callable[[str], None], title: str) -> dict[str, list[Sample]]:
     """Every entrant `rounds` times, alternating, the starting one rotating each round."""
-    times: dict[str, list[float]] = {name: [] for name, _ in entrants}
+    samples: dict[str, list[Sample]] = {name: [] for name, _ in entrants}
     for round_number in range(rounds):
         shift = round_number % len(entrants)
         for name, run in entrants[shift:] + entrants[:shift]:
-            seconds = run()
-            times[name].append(seconds)
-            log(f"{title} round {round_number + 1}/{rounds}: {name} {seconds:.2f} s")
-    return times
+            sample = run()
+            samples[name].append(sample)
+            log(
+                f"{title} round {round_number + 1}/{rounds}: {name} {sample.seconds:.2f} s, moto CPU {sample.server_cpu:.2f} s"
+            )
+    return samples
 
 
 # --- memory ---------------------------------------------------------------------------------------
@@ -190,7 +214,7 @@ def writes_per_job(session: Session, dataset: Dataset) -> WriteRun:
     time.sleep(0.5)  # anything still on its way after JobCompleted counts too
     calls = session.system.calls(run.job_id)
     messages = session.listener.count(run.job_id)
-    _check_and_clear(session.bucket, run.job["destinationPrefix"], dataset, dataset.small, "the system")
+    _check_and_clear(session.bucket, run.job["destinationPrefix"], dataset.small, "the system")
     return WriteRun(run.seconds, calls["writes"], calls["reads"], messages, int(run.job["totalFiles"]))
 
 

@@ -1,6 +1,6 @@
 """A loopback TCP proxy that makes every request 100 ms late: a far-away S3, played on one machine.
 
-    python -m bench.proxy --upstream-port 5000 [--delay-ms 100] [--lifetime 900]
+    python -m bench.proxy --upstream-port 5000 [--delay-ms 100] [--lifetime 1800]
 
 Every chunk read from a client is forwarded to the server `delay` after it arrived (a delay line:
 chunks keep their order and their spacing, they are not slept one after the other), so each
@@ -108,7 +108,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--upstream-port", type=int, required=True)
     parser.add_argument("--delay-ms", type=float, default=100.0)
-    parser.add_argument("--lifetime", type=float, default=900.0, help="seconds before it exits on its own")
+    parser.add_argument("--lifetime", type=float, default=1800.0, help="seconds before it exits on its own")
     args = parser.parse_args()
     asyncio.run(serve(args.upstream_port, args.delay_ms / 1000, args.lifetime))
 

@@ -59,12 +59,17 @@ def version(package: str) -> str | None:
         return None
 
 
-def machine(tool_versions: dict[str, str | None], settings: dict[str, Any]) -> dict[str, Any]:
+def machine(
+    tool_versions: dict[str, str | None], settings: dict[str, Any], load_at_start: float, seconds: float
+) -> dict[str, Any]:
+    """The machine and the run: what the figures depend on (a busy machine slows every entrant)."""
     return {
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
         "platform": platform.platform(),
-        "load_average_1m_at_start": round(os.getloadavg()[0], 2),
+        "load_average_1m_at_start": round(load_at_start, 2),
+        "load_average_1m_at_end": round(os.getloadavg()[0], 2),
+        "seconds": round(seconds, 1),
         "versions": {
             "boto3": version("boto3"),
             "botocore": version("botocore"),
@@ -105,10 +110,7 @@ def print_table(figures: list[Figure], about: dict[str, Any]) -> None:
             table.add_row(figure.label, figure.shown(), figure.target or "-", verdict, figure.detail)
         console.print(table)
     versions = ", ".join(f"{k} {v}" for k, v in about["versions"].items() if v)
-    console.print(
-        f"[dim]{about['cpus']} CPUs, Python {about['python']}, load average {about['load_average_1m_at_start']} "
-        f"at start; {versions}[/]"
-    )
+    console.print(f"[dim]{_about(about)}; {versions}[/]")
     targets = [f for f in figures if f.passed is not None]
     missed = [f for f in targets if not f.passed]
     summary = f"{len(targets) - len(missed)} of {len(targets)} targets met"
@@ -126,8 +128,12 @@ def markdown(document: dict[str, Any]) -> str:
         lines.append("")
     about = document["machine"]
     versions = ", ".join(f"{k} {v}" for k, v in about["versions"].items() if v)
-    lines.append(
-        f"Machine: {about['cpus']} CPUs, Python {about['python']}, 1-minute load average "
-        f"{about['load_average_1m_at_start']} at start; {versions}."
-    )
+    lines.append(f"Machine: {_about(about)}; {versions}.")
     return "\n".join(lines)
+
+
+def _about(about: dict[str, Any]) -> str:
+    return (
+        f"{about['cpus']} CPUs, Python {about['python']}, 1-minute load average {about['load_average_1m_at_start']} "
+        f"at start and {about['load_average_1m_at_end']} at the end, {about['seconds']:.0f} s in all"
+    )

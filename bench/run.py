@@ -25,19 +25,22 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 from bench import measure
 from bench.contenders import Contender, installed
-from bench.data import DataSpec, Dataset, prepare
-from bench.harness import Api, Bucket, EventListener, delay_proxy, system_process
+from bench.data import Dataset, DataSpec, prepare
+from bench.harness import Bucket, EventListener, delay_proxy, system_process
 from bench.report import Figure, machine, markdown, median, print_table, spread, write_json
+from chalicelib.local.api_client import ApiClient
 
 BENCH = Path(__file__).resolve().parent
 SERVICE = "studio-uploads"
@@ -47,7 +50,7 @@ DELAY_MS = 100
 RATIO_TARGETS = {("plain", "aws s3 sync"): 1.2, ("plain", "s5cmd cp"): 0.9, ("proxy", "aws s3 sync"): 2.5}
 ENDPOINT_TITLES = {
     "plain": "Upload, plain endpoint (moto's server on loopback)",
-    "proxy": f"Upload through the {DELAY_MS} ms proxy (every request {DELAY_MS} ms late)",
+    "proxy": f"Upload through the {DELAY_MS} ms proxy (every S3 request {DELAY_MS} ms late; SQS and MongoDB are not)",
 }
 
 _started = time.monotonic()
@@ -64,7 +67,9 @@ def session(root: Path, **system_options: Any) -> Iterator[measure.Session]:
         log(f"system process {system.pid} up in {time.monotonic() - started:.1f} s")
         ready = system.ready
         with EventListener(ready["ws"], ready["token"]) as listener:
-            yield measure.Session(system, Api(ready["api"], ready["token"]), listener, Bucket(ready["aws"], ready["bucket"]))
+            yield measure.Session(
+                system, ApiClient(ready["api"], ready["token"]), listener, Bucket(ready["aws"], ready["bucket"])
+            )
 
 
 def upload_contest(
@@ -74,29 +79,41 @@ def upload_contest(
     dataset: Dataset,
     contenders: list[Contender],
     rounds: int,
-    warm_up: bool,
+    warm_up: str,
 ) -> list[Figure]:
+    """`warm_up`: "all" (one untimed run each), "service" (only the system's) or "none"."""
     folder = dataset.large
     entrants: list[measure.Entrant] = [(SERVICE, partial(measure.our_upload, s, dataset, folder))]
-    entrants += [(c.name, partial(measure.their_upload, s, c, endpoint, dataset, folder)) for c in contenders]
+    entrants += [(c.name, partial(measure.their_upload, s, c, endpoint, folder)) for c in contenders]
     # Untimed: the service's first job loads the worker's modules and builds its client and pool; a
     # tool's first run loads its binary from disk. Each gets one, so no measured run pays for it.
-    for name, run in entrants if warm_up else []:
-        log(f"{endpoint_kind} warm-up: {name} {run():.2f} s")
-    times = measure.contest(entrants, rounds, log, endpoint_kind)
-    return upload_figures(endpoint_kind, times, contenders, dataset)
+    for name, run in {"all": entrants, "service": entrants[:1], "none": []}[warm_up]:
+        log(f"{endpoint_kind} warm-up: {name} {run().seconds:.2f} s")
+    samples = measure.contest(entrants, rounds, log, endpoint_kind)
+    return upload_figures(endpoint_kind, samples, contenders, dataset, s.system.settings)
 
 
 def _slug(name: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in name.lower()).strip("_")
 
 
+def _how(samples: list[measure.Sample]) -> str:
+    seconds = [sample.seconds for sample in samples]
+    return f"{spread(seconds)}; moto CPU {median([sample.server_cpu for sample in samples]):.2f} s"
+
+
 def upload_figures(
-    endpoint_kind: str, times: dict[str, list[float]], contenders: list[Contender], dataset: Dataset
+    endpoint_kind: str,
+    samples: dict[str, list[measure.Sample]],
+    contenders: list[Contender],
+    dataset: Dataset,
+    settings: dict[str, Any],
 ) -> list[Figure]:
     section = ENDPOINT_TITLES[endpoint_kind]
     files, mib = dataset.files(dataset.large), dataset.size(dataset.large) / measure.MIB
+    times = {name: [sample.seconds for sample in runs] for name, runs in samples.items()}
     ours = median(times[SERVICE])
+    to_claim = median([sample.to_claim or 0.0 for sample in samples[SERVICE]]) * 1000
     figures = [
         Figure(
             f"upload_{endpoint_kind}_seconds_service",
@@ -104,35 +121,36 @@ def upload_figures(
             f"{SERVICE}: POST -> JobCompleted",
             ours,
             "s",
-            detail=f"{spread(times[SERVICE])}; {files} files, {mib:.0f} MiB, through SQS, worker, MongoDB, WebSocket",
+            detail=f"{_how(samples[SERVICE])}; {files} files, {mib:.0f} MiB; created -> claimed {to_claim:.0f} ms; "
+            f"UPLOAD_CONCURRENCY {settings['upload_concurrency']}",
             samples=times[SERVICE],
         )
     ]
     for contender in contenders:
-        theirs = median(times[contender.name])
         figures.append(
             Figure(
                 f"upload_{endpoint_kind}_seconds_{_slug(contender.name)}",
                 section,
                 contender.name,
-                theirs,
+                median(times[contender.name]),
                 "s",
-                detail=f"{spread(times[contender.name])}; {contender.defaults}",
+                detail=f"{_how(samples[contender.name])}; {contender.defaults}",
                 samples=times[contender.name],
             )
         )
     for contender in contenders:
-        ratio = median(times[contender.name]) / ours
+        theirs = median(times[contender.name])
         target = RATIO_TARGETS.get((endpoint_kind, contender.name))
         figures.append(
             Figure(
                 f"upload_{endpoint_kind}_ratio_vs_{_slug(contender.name)}",
                 section,
                 f"speed vs {contender.name} (their time / ours)",
-                ratio,
+                theirs / ours,
                 "x",
                 target=f">= {target}x" if target else "",
-                passed=ratio >= target if target else None,
+                passed=theirs / ours >= target if target else None,
+                detail=f"{theirs:.2f} s / {ours:.2f} s (medians)",
             )
         )
     return figures
@@ -238,7 +256,14 @@ def import_figures(result: dict[str, Any]) -> list[Figure]:
     ]
 
 
-def run_benchmark(args: argparse.Namespace) -> list[Figure]:
+@dataclass
+class Outcome:
+    figures: list[Figure]
+    settings: dict[str, Any]  # the system's (UPLOAD_CONCURRENCY, PART_SIZE_MB...)
+    versions: dict[str, str | None]  # the tools', by binary name
+
+
+def run_benchmark(args: argparse.Namespace) -> Outcome:
     spec = SMOKE_SPEC if args.smoke else DataSpec()
     log(f"preparing data under {args.data}")
     dataset = prepare(args.data, spec)
@@ -248,11 +273,11 @@ def run_benchmark(args: argparse.Namespace) -> list[Figure]:
         log(f"not installed, skipped: {', '.join(missing)} (make bench installs them)")
     figures: list[Figure] = []
 
-    warm_up = not args.smoke
     with session(dataset.root) as s:
         settings = s.system.settings
         if args.smoke:  # tiny file: no need for a fresh process (the full run gives it one)
             figures += memory_figures(measure.peak_memory(s, dataset), settings, spec.video_mib)
+        warm_up = "none" if args.smoke else "all"
         figures += upload_contest("plain", s, s.system.ready["aws"], dataset, contenders, args.rounds, warm_up)
         log("MongoDB writes and WebSocket messages for the many-segment rendition")
         figures += write_figures(measure.writes_per_job(s, dataset), settings)
@@ -261,6 +286,8 @@ def run_benchmark(args: argparse.Namespace) -> list[Figure]:
 
     aws_port = free_port()
     with delay_proxy(aws_port, DELAY_MS) as proxy, session(dataset.root, aws_port=aws_port, spaces_endpoint=proxy) as s:
+        # The tools' binaries are warm from the plain contest; this system process is new.
+        warm_up = "none" if args.smoke else "service"
         figures += upload_contest("proxy", s, proxy, dataset, contenders, args.rounds, warm_up)
 
     if not args.smoke:
@@ -270,9 +297,7 @@ def run_benchmark(args: argparse.Namespace) -> list[Figure]:
 
     log(f"import times, median of {args.import_repeats}")
     figures += import_figures(measure.import_times(args.import_repeats))
-    args.settings = settings
-    args.versions = {c.binary: c.version() for c in contenders if c.binary}
-    return figures
+    return Outcome(figures, settings, {c.binary: c.version() for c in contenders if c.binary})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -289,13 +314,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     args.rounds = args.rounds or (1 if args.smoke else 3)
     args.import_repeats = args.import_repeats or (1 if args.smoke else 5)
-    about_load = machine({}, {})["load_average_1m_at_start"]
-    figures = run_benchmark(args)
-    about = machine(args.versions, args.settings)
-    about["load_average_1m_at_start"] = about_load
-    about["seconds"] = round(time.monotonic() - _started, 1)
-    write_json(args.out, figures, about)
-    print_table(figures, about)
+    load_at_start = os.getloadavg()[0]
+    outcome = run_benchmark(args)
+    about = machine(outcome.versions, outcome.settings, load_at_start, time.monotonic() - _started)
+    write_json(args.out, outcome.figures, about)
+    print_table(outcome.figures, about)
     log(f"wrote {args.out}")
     return 0
 

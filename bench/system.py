@@ -109,12 +109,15 @@ def count_embedded_store() -> tuple[Counter[str], Counter[str]]:
     def counting_database(name: str) -> Any:
         return CountingDatabase(build(name), writes, reads)
 
-    embedded_mongo.embedded_database = counting_database  # type: ignore[assignment]
+    embedded_mongo.embedded_database = counting_database
     return writes, reads
 
 
+_ANSWERS = sys.stdout
+
+
 def answer(message: dict[str, Any]) -> None:
-    print(ANSWER + json.dumps(message), flush=True)
+    print(ANSWER + json.dumps(message), file=_ANSWERS, flush=True)
 
 
 def main() -> None:
@@ -123,6 +126,7 @@ def main() -> None:
     parser.add_argument("--aws-port", type=int, default=0, help="moto's port (0: a free one)")
     parser.add_argument("--spaces-endpoint", default=None, help="the workers' S3 endpoint (default: moto)")
     args = parser.parse_args()
+    sys.stdout = sys.stderr  # whatever else prints (Chalice's server does) never fills the answers' pipe
     logging.basicConfig(level=logging.WARNING, format="system %(levelname)s %(name)s: %(message)s")
     os.environ.pop("MONGODB_URI", None)  # the embedded store: the one whose calls we count
 

@@ -14,14 +14,13 @@ import os
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from chalicelib.auth import issue_token
+from chalicelib.local.api_client import ApiClient
 from chalicelib.local.aws import free_port
 from chalicelib.local.ladder import SUBTITLE_LABEL, SUBTITLE_LANGUAGE, Ladder, make_ladder
 from chalicelib.local.runtime import LocalRuntime, RuntimeOptions
@@ -30,25 +29,6 @@ TERMINAL_EVENTS = {"JobCompleted": "completed", "JobFailed": "failed", "JobCance
 DEMO_TIMEOUT_SECONDS = 90
 # Faster than production so a short demo shows moving bars and the master's wait.
 DEMO_SETTINGS = {"PROGRESS_INTERVAL_MS": "200", "MASTER_RECHECK_SECONDS": "2", "LOCAL_WORKERS": "4"}
-
-
-@dataclass
-class ApiClient:
-    base: str
-    token: str
-
-    def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        request = urllib.request.Request(
-            f"{self.base}/v1/studio{path}",
-            method=method,
-            data=json.dumps(body).encode() if body is not None else None,
-            headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"},
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=30) as response:
-                return json.loads(response.read())
-        except urllib.error.HTTPError as exc:
-            raise RuntimeError(f"{method} {path} answered {exc.code}: {exc.read().decode()}") from exc
 
 
 @dataclass
