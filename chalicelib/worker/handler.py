@@ -33,6 +33,7 @@ logger = logging.getLogger(__name__)
 
 UNEXPECTED_REASON = "The upload stopped on an unexpected error; it will be tried again."
 
+
 def handle_message(
     body: str,
     *,

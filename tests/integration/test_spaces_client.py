@@ -10,7 +10,8 @@ from chalicelib.services import Services
 def record_headers(client: Any, operation: str) -> dict[str, str]:
     seen: dict[str, str] = {}
     client.meta.events.register(
-        f"before-send.s3.{operation}", lambda request, **_: seen.update({k.lower(): v for k, v in request.headers.items()})
+        f"before-send.s3.{operation}",
+        lambda request, **_: seen.update({k.lower(): v for k, v in request.headers.items()}),
     )
     return seen
 
