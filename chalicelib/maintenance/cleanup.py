@@ -17,6 +17,7 @@ from chalicelib.jobs.model import CleanupRequest, UploadJob
 from chalicelib.jobs.store import JobStore
 from chalicelib.maintenance.bucket import abort_uploads, checkpointed_uploads, delete_keys, listed_uploads
 from chalicelib.maintenance.context import MaintenanceServices
+from chalicelib.upload.engine import list_existing
 from chalicelib.upload.sources import Sources
 
 logger = logging.getLogger(__name__)
@@ -41,7 +42,10 @@ def cleanup_job(job_id: str, request: CleanupRequest, services: MaintenanceServi
     s3 = services.s3
     uploads = [*checkpointed_uploads(job), *listed_uploads(s3, job)]
     aborted = abort_uploads(s3, job.bucket_name, uploads)
-    deleted = delete_keys(s3, job.bucket_name, job.written_keys)
+    # writtenKeys also names keys announced just before a PUT that never happened: delete (and
+    # count) only those the bucket holds.
+    present = list_existing(s3, job.bucket_name, job.written_keys)
+    deleted = delete_keys(s3, job.bucket_name, [key for key in job.written_keys if key in present])
     _record_cleanup(store, job, deleted)
     logger.info("cleaned up %s: %d uploads aborted, %d objects deleted", job_id, aborted, len(deleted))
     return {"abortedUploads": aborted, "deletedObjects": len(deleted), "removedFiles": removed_files}

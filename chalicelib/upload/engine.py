@@ -228,6 +228,11 @@ class TransferListener(Protocol):
     them quick: the scheduler waits for them (throttle database writes in the implementation).
     An exception raised here stops the run like an upload error would."""
 
+    def will_write(self, keys: Sequence[str]) -> None:
+        """The run is about to write these keys, which the bucket does not hold yet. Called once,
+        before the first request: a caller that must never lose track of what it wrote (a crash
+        right after a PUT) records them here."""
+
     def bytes_done(self, key: str, count: int) -> None:
         """`count` more bytes of `key` are in the bucket: sent now, or found already there
         (a skipped file, parts of a resumed upload), so progress reflects what the bucket holds."""
@@ -250,6 +255,9 @@ class TransferListener(Protocol):
 
 class NullListener:
     """Listens to nothing."""
+
+    def will_write(self, keys: Sequence[str]) -> None:
+        pass
 
     def bytes_done(self, key: str, count: int) -> None:
         pass
@@ -276,6 +284,9 @@ class RecordingListener:
 
     events: list[tuple[Any, ...]] = field(default_factory=list)
     total_bytes: int = 0
+
+    def will_write(self, keys: Sequence[str]) -> None:
+        self.events.append(("will_write", tuple(keys)))
 
     def bytes_done(self, key: str, count: int) -> None:
         self.total_bytes += count
@@ -385,6 +396,28 @@ def _worst(errors: Sequence[BaseException]) -> BaseException:
     return next((e for e in errors if isinstance(e, PermanentUploadError)), errors[0])
 
 
+def list_existing(client: Any, bucket: str, keys: Iterable[str]) -> dict[str, tuple[int, str]]:
+    """{key: (size, bare ETag)} for those `keys` already in the bucket.
+
+    One ListObjectsV2 walk per folder of keys, starting at the keys' common prefix and not
+    descending into subfolders (Delimiter `/`): a folder of 2,000 segments is 2 requests,
+    a lone master playlist in a big folder is 1.
+    """
+    wanted = set(keys)
+    folders: dict[str, list[str]] = {}
+    for key in wanted:
+        folders.setdefault(posixpath.dirname(key), []).append(key)
+    found: dict[str, tuple[int, str]] = {}
+    paginator = client.get_paginator("list_objects_v2")
+    for group in folders.values():
+        prefix = posixpath.commonprefix(group)
+        for page in paginator.paginate(Bucket=bucket, Prefix=prefix, Delimiter="/"):
+            for item in page.get("Contents", []):
+                if item["Key"] in wanted:
+                    found[item["Key"]] = (int(item["Size"]), _bare(item["ETag"]))
+    return found
+
+
 # --- the engine -------------------------------------------------------------------------------------
 
 _SEND_BODY_AT_ONCE = "studio-putobject-without-expect"
@@ -462,25 +495,7 @@ class TransferEngine:
         return True
 
     def list_existing(self, bucket: str, keys: Iterable[str]) -> dict[str, tuple[int, str]]:
-        """{key: (size, bare ETag)} for those `keys` already in the bucket.
-
-        One ListObjectsV2 walk per folder of keys, starting at the keys' common prefix and not
-        descending into subfolders (Delimiter `/`): a folder of 2,000 segments is 2 requests,
-        a lone master playlist in a big folder is 1.
-        """
-        wanted = set(keys)
-        folders: dict[str, list[str]] = {}
-        for key in wanted:
-            folders.setdefault(posixpath.dirname(key), []).append(key)
-        found: dict[str, tuple[int, str]] = {}
-        paginator = self.client.get_paginator("list_objects_v2")
-        for group in folders.values():
-            prefix = posixpath.commonprefix(group)
-            for page in paginator.paginate(Bucket=bucket, Prefix=prefix, Delimiter="/"):
-                for item in page.get("Contents", []):
-                    if item["Key"] in wanted:
-                        found[item["Key"]] = (int(item["Size"]), _bare(item["ETag"]))
-        return found
+        return list_existing(self.client, bucket, keys)
 
 
 # --- one run ----------------------------------------------------------------------------------------
@@ -563,6 +578,8 @@ class _Run:
                 self.existing = self.engine.list_existing(self.bucket, (i.key for i in self.pending))
             except Exception as error:  # classified, raised by _finish once nothing is in flight
                 self.errors.append(classify_error(error, bucket=self.bucket, key="", operation="ListObjectsV2"))
+            else:
+                self._announce_new_keys()
         while True:
             try:
                 self._schedule()
@@ -572,6 +589,15 @@ class _Run:
             except Exception as error:  # should_stop or a listener failed: stop as for an upload error
                 self.errors.append(error)
         return self._finish()
+
+    def _announce_new_keys(self) -> None:
+        new_keys = [item.key for item in self.pending if item.key not in self.existing]
+        if not new_keys:
+            return
+        try:
+            self.listener.will_write(new_keys)
+        except Exception as error:  # a listener that fails stops the run like an upload error
+            self.errors.append(error)
 
     def _halted(self) -> bool:
         return bool(self.errors) or self.stop_mode is not None

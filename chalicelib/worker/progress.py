@@ -12,7 +12,7 @@ with `$max`: a new run that has not yet re-counted the skipped files never makes
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -47,6 +47,11 @@ class ProgressRecorder:
         self._uploads = {doc["key"]: MultipartCheckpoint.from_document(doc) for doc in checkpoints}
         self._uploads_changed = False
         self._counters_changed = False
+        self._persist: Callable[[], object] | None = None
+
+    def persist_with(self, write: Callable[[], object]) -> None:
+        """How to write pending updates at once (the supervisor's write); used before any PUT."""
+        self._persist = write
 
     # What the worker knows ---------------------------------------------------------------------
 
@@ -91,6 +96,15 @@ class ProgressRecorder:
             return update
 
     # TransferListener --------------------------------------------------------------------------
+
+    def will_write(self, keys: Sequence[str]) -> None:
+        """Record the keys as this job's before they are written: a crash right after a PUT and
+        before the next progress write must not leave an object that cleanup does not know of
+        (the retry would then skip it as identical bytes already there)."""
+        with self._lock:
+            self._new_keys.extend(keys)
+        if self._persist is not None:
+            self._persist()
 
     def bytes_done(self, key: str, count: int) -> None:
         with self._lock:

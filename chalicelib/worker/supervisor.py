@@ -81,6 +81,7 @@ class Supervisor:
         self._thread = threading.Thread(target=self._run, name=f"supervisor-{job.job_id}", daemon=True)
         started = time.monotonic()
         self._last_poll = self._last_write = self._last_visibility = started
+        recorder.persist_with(self.write_progress)  # keys about to be written are recorded first
 
     # Engine side -----------------------------------------------------------------------------
 

@@ -4,6 +4,7 @@ second call finds nothing."""
 from __future__ import annotations
 
 import dataclasses
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,24 @@ def test_cleanup_deletes_what_the_job_wrote_and_aborts_its_uploads_only(
     assert cleanup_job(job.job_id, KEEP, maintenance) == {"abortedUploads": 0, "deletedObjects": 0, "removedFiles": 0}
 
 
+def test_keys_announced_but_never_written_are_neither_deleted_nor_counted(
+    maintenance: Any, make_job: Any, s3: Any, bucket: str
+) -> None:
+    """A job cancelled after 1 of 3 announced files: cleanup counts the one object it removes."""
+    s3.put_object(Bucket=bucket, Key=RENDITION + "seg000.ts", Body=b"data")
+    job = make_job(
+        bucketName=bucket,
+        status="cancelled",
+        destinationPrefix=RENDITION,
+        writtenKeys=[RENDITION + "seg000.ts", RENDITION + "seg001.ts", RENDITION + "index.m3u8"],
+    )
+
+    answer = cleanup_job(job.job_id, KEEP, maintenance)
+
+    assert answer == {"abortedUploads": 0, "deletedObjects": 1, "removedFiles": 0}
+    assert keys(s3, bucket) == set()
+
+
 def test_a_master_jobs_cleanup_never_touches_the_renditions_under_its_prefix(
     maintenance: Any, make_job: Any, s3: Any, bucket: str
 ) -> None:
@@ -91,7 +110,8 @@ def test_deletes_go_in_batches_of_a_thousand(
     maintenance: Any, make_job: Any, s3: Any, bucket: str, count_s3_requests: Any
 ) -> None:
     written = [f"{RENDITION}seg{n:04d}.ts" for n in range(1001)]
-    s3.put_object(Bucket=bucket, Key=written[-1], Body=b"x")
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(lambda key: s3.put_object(Bucket=bucket, Key=key, Body=b"x"), written))
     job = make_job(bucketName=bucket, status="failed", writtenKeys=written)
     requests = count_s3_requests(maintenance.s3)
 
@@ -174,6 +194,8 @@ def test_keys_the_bucket_refused_to_delete_stay_recorded_for_the_next_call(maint
     client = maintenance.s3
     with Stubber(client) as stubber:
         stubber.add_response("list_multipart_uploads", {"Bucket": "studio-media"})
+        listed = [{"Key": RENDITION + name, "Size": 4, "ETag": '"e"'} for name in ("a.ts", "b.ts")]
+        stubber.add_response("list_objects_v2", {"Contents": listed, "IsTruncated": False})
         stubber.add_response(
             "delete_objects",
             {

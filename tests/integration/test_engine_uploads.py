@@ -6,6 +6,7 @@ import os
 import threading
 import time
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -220,6 +221,34 @@ def test_a_second_run_uploads_nothing(s3: Any, bucket: str, source_root: Path) -
     assert calls.counts == Counter({"ListObjectsV2": 1})  # one listing, no HEAD per file, nothing sent
     assert listener.total_bytes == sum(item.size for item in items)  # progress counts what the bucket holds
     assert all(event[3] is True for event in listener.named("file_done"))
+
+
+class PutCountingListener(RecordingListener):
+    """Records, at the announcement of the keys to write, how many PUTs had been sent."""
+
+    def __init__(self, calls: Calls) -> None:
+        super().__init__()
+        self.calls = calls
+        self.puts_at_announcement: list[int] = []
+
+    def will_write(self, keys: Sequence[str]) -> None:
+        self.puts_at_announcement.append(self.calls.counts["PutObject"])
+        super().will_write(keys)
+
+
+def test_keys_to_write_are_announced_before_the_first_put(s3: Any, bucket: str, source_root: Path) -> None:
+    write(source_root, {"r/index.m3u8": b"#EXTM3U\n", "r/a.ts": b"a" * 500, "r/b.ts": b"b" * 700})
+    items = rendition_items(source_root)
+    already = next(item for item in items if item.key.endswith("a.ts"))
+    s3.put_object(Bucket=bucket, Key=already.key, Body=b"a" * 500)
+    listener = PutCountingListener(Calls(s3, "PutObject"))
+    with TransferEngine(s3, EngineConfig(concurrency=4)) as engine:
+        engine.upload(bucket, items, listener=listener)
+    announced = listener.named("will_write")
+    assert len(announced) == 1
+    assert sorted(announced[0][1]) == sorted(item.key for item in items if item is not already)
+    assert listener.puts_at_announcement == [0]
+    assert listener.calls.counts["PutObject"] == 2
 
 
 def test_a_changed_file_is_uploaded_again(s3: Any, bucket: str, source_root: Path, engine: TransferEngine) -> None:

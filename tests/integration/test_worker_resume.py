@@ -184,3 +184,26 @@ def test_an_upload_longer_than_one_invocation_completes_across_continuations(
     assert video_bytes(s3, bucket) == data
     done = services.store.get(job.job_id)
     assert done.attempts == 1 and done.continuations == len(results) - 1 >= 2
+
+
+def test_every_key_is_recorded_as_the_jobs_before_it_is_written(
+    worker_services: Any, worker_job: Any, write_rendition: Any, s3: Any, settings: Any
+) -> None:
+    """A crash right after a PUT, before the next progress write, must not leave an object that
+    cleanup does not know of: the job's keys are in writtenKeys before the first PUT of each phase."""
+    services = worker_services(progress_interval_ms=3_600_000)  # no progress write would record them
+    files = write_rendition(segments=4)
+    job = worker_job(services)
+    recorded_at_each_put: list[set[str]] = []
+    services.s3.meta.events.register(
+        "before-call.s3.PutObject",
+        lambda params, **_: recorded_at_each_put.append(set(services.store.get(job.job_id).written_keys)),
+    )
+
+    assert run(services, job.job_id).action == Action.COMPLETED
+
+    segments = {f"{FILM}/hls/720p/{name}" for name in files}
+    playlist = next(key for key in segments if key.endswith("index.m3u8"))
+    assert len(recorded_at_each_put) == len(files)
+    assert all(segments - {playlist} <= recorded for recorded in recorded_at_each_put)
+    assert playlist in recorded_at_each_put[-1]  # the playlist phase announces it before its PUT
