@@ -178,7 +178,8 @@ def print_table(api: ApiClient, jobs: list[dict[str, Any]]) -> list[dict[str, An
             f"{seconds:.2f}" if seconds is not None else "-",
             job.get("publicUrl") or "",
         )
-    Console().print(table)
+    # A log (CI, a pipe) gets the full table rather than rich's 80 columns.
+    Console(width=None if sys.stdout.isatty() else 160).print(table)
     return final
 
 
@@ -189,6 +190,7 @@ def main() -> int:
         if variable not in os.environ:  # free ports, so the demo runs beside a `make run`
             setattr(options, attribute, free_port())
     options.source_root = Path(os.environ.get("DEMO_SOURCE_ROOT", "./.local/demo-sources"))
+    options.log_requests = False
     runtime = LocalRuntime(options)
     stop = threading.Event()
     started = time.monotonic()

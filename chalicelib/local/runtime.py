@@ -43,6 +43,7 @@ class RuntimeOptions:
     source_root: Path = Path("./.local/sources")
     queue_prefix: str = ""
     workers_per_queue: int = 4
+    log_requests: bool = True  # one line per HTTP request on stderr, as `chalice local` does
     lambda_timeout_seconds: int = 900
     schedule_seconds: float | None = None  # None: as each schedule expression says
     cdn_base_url: str = ""  # default: the bucket's URL on the local endpoint
@@ -115,6 +116,17 @@ def schedule_seconds(expression: str) -> float:
     if not match:
         raise ValueError(f"the local runtime plays only rate(...) schedules, not {expression!r}")
     return int(match.group(1)) * RATE_UNITS[match.group(2)]
+
+
+def _quiet_request_handler() -> type:
+    """Chalice's request handler without its access log (the demo draws progress bars instead)."""
+    from chalice.local import ChaliceRequestHandler
+
+    class QuietRequestHandler(ChaliceRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    return QuietRequestHandler
 
 
 class QueuePoller:
@@ -246,7 +258,11 @@ class LocalRuntime:
 
         config = Config.create(chalice_stage="local", app_name=app.app_name, chalice_app=app)
         self._http = create_local_server(app, config, self.options.host, self.options.api_port)
-        self._spawn("http", self._http.serve_forever)
+        if not self.options.log_requests:
+            self._http.server.RequestHandlerClass = functools.partial(
+                _quiet_request_handler(), app_object=app, config=config
+            )
+        self._spawn("http", self._http.server.serve_forever)
         wait_for_port(self.options.host, self.options.api_port)
 
     def _start_websocket_gateway(self, app: Any) -> None:
