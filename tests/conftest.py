@@ -378,3 +378,20 @@ class MaintenanceView:
 def maintenance(services: Any, worker_events: WorkerEventLog) -> MaintenanceView:
     """The real services on moto and the test's store; events recorded in `worker_events`."""
     return MaintenanceView(services.settings, services.store, services.queue, services.s3, worker_events)
+
+
+@pytest.fixture
+def invoke_worker(api: Any) -> Any:
+    """`invoke_worker(name, event)`: a worker Lambda handler as Lambda calls it, with a 60 s budget.
+
+    chalice.test's `lambda_.invoke` gives every function 3 s, under which the worker's time margin
+    (half the budget) turns a slow moment of a loaded machine into a continuation."""
+    from chalice.local import LambdaContext
+
+    import app as app_module
+
+    def invoke(name: str, event: dict[str, Any]) -> Any:
+        context = LambdaContext(name, memory_size=1024, max_runtime_ms=60_000)
+        return app_module.app.handler_map[name](event, context)
+
+    return invoke

@@ -16,7 +16,7 @@ def realtime_services(services: Any) -> Any:
 
 
 def test_a_job_created_over_http_and_run_by_the_worker_is_followed_live(
-    api: Any, ws_connect: Any, write_rendition: Any
+    api: Any, ws_connect: Any, write_rendition: Any, invoke_worker: Any
 ) -> None:
     client = ws_connect()
     client.ask({"action": "subscribe", "all": True})
@@ -35,7 +35,7 @@ def test_a_job_created_over_http_and_run_by_the_worker_is_followed_live(
     assert [(e["event"], e["jobId"]) for e in client.drain()] == [("JobQueued", "live-480p")]
 
     message = json.dumps({"v": 1, "jobId": "live-480p"})
-    api.lambda_.invoke("upload_hls_worker", api.events.generate_sqs_event([message], queue_name="upload-hls-to-s3"))
+    invoke_worker("upload_hls_worker", api.events.generate_sqs_event([message], queue_name="upload-hls-to-s3"))
     events = client.drain()
 
     assert events[-1]["event"] == "JobCompleted"

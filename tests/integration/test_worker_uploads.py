@@ -129,7 +129,7 @@ def test_a_master_playlist_is_published_once_its_references_are_there(
 
 
 def test_the_lambda_handler_runs_a_job_created_through_the_api(
-    api: Any, services: Any, write_rendition: Any, s3: Any, bucket: str
+    api: Any, services: Any, write_rendition: Any, s3: Any, bucket: str, invoke_worker: Any
 ) -> None:
     write_rendition("films/x/1080p", segments=2)
     body = {
@@ -143,7 +143,7 @@ def test_the_lambda_handler_runs_a_job_created_through_the_api(
     job_id = json.loads(created.body)["jobId"]
 
     event = api.events.generate_sqs_event([json.dumps({"v": 1, "jobId": job_id})], queue_name="upload-hls-to-s3")
-    api.lambda_.invoke("upload_hls_worker", event)
+    invoke_worker("upload_hls_worker", event)
 
     shown = json.loads(api.http.get(f"/v1/studio/upload-jobs/{job_id}", headers=api.admin_headers).body)
     assert (shown["status"], shown["progress"]) == ("completed", 100)
