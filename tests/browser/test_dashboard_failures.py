@@ -67,13 +67,27 @@ def test_a_missing_source_folder_says_why_and_completes_after_a_fix_and_retry(
     expect(dashboard.row(job_id).get_by_role("progressbar")).to_have_attribute("aria-valuenow", "100")
 
 
+COUNT_FETCHES_IN_FLIGHT = """
+    window.fetchesInFlight = 0;
+    const originalFetch = window.fetch;
+    window.fetch = (...args) => {
+        window.fetchesInFlight += 1;
+        return originalFetch(...args).finally(() => { window.fetchesInFlight -= 1; });
+    };
+"""
+
+
 def test_an_action_the_api_refuses_is_told_in_words(dashboard: Any, stack: Any, resource_name: str) -> None:
     hls_dir = f"failures/{resource_name}/480p"
+    dashboard.page.add_init_script(COUNT_FETCHES_IN_FLIGHT)
     dashboard.open()
     dashboard.wait_live()
     dashboard.search(resource_name)
     job_id = stack.create(stack.hls_body(resource_name, hls_dir, "480p"))["jobId"]
     dashboard.expect_status(job_id, "failed")
+    expect(dashboard.row(job_id).get_by_role("button", name="Retry")).to_be_visible()
+    # The page re-reads a job when its JobFailed arrives: let that read end before the job is deleted.
+    dashboard.page.wait_for_function("window.fetchesInFlight === 0")
 
     # Another admin deletes the job while this page hears nothing: its Retry button is now stale.
     stack.socket_proxy.cut()

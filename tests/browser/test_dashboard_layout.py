@@ -103,10 +103,18 @@ def test_on_a_narrow_screen_each_job_is_a_card(dashboard: Any, stack: Any, resou
     expect(dashboard.page.locator("thead")).to_be_hidden()
     assert row.evaluate("row => getComputedStyle(row).display") == "block"
     assert not dashboard.page.evaluate(PAGE_IS_WIDER_THAN_THE_WINDOW)
-    delete = row.get_by_role("button", name="Delete")
-    box = delete.bounding_box()
-    assert box is not None
-    assert box["x"] + box["width"] <= 390
+    expect(row.get_by_role("button", name="Delete")).to_be_visible()
+    # Measured in the page once the button is laid out: a live refresh may re-render the row
+    # between two Playwright calls.
+    right_edge = dashboard.page.wait_for_function(
+        """(jobId) => {
+            const button = document.querySelector(`tr.job[data-job-id="${jobId}"] button[data-action="delete"]`);
+            const box = button && button.getBoundingClientRect();
+            return box && box.width > 0 ? box.right : null;
+        }""",
+        arg=job_id,
+    ).json_value()
+    assert right_edge <= 390
 
 
 def test_a_row_opens_and_closes_from_the_keyboard(dashboard: Any, stack: Any, resource_name: str) -> None:
