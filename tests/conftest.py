@@ -112,8 +112,8 @@ def queues(sqs: Any) -> dict[str, str]:
     """Fresh upload queues (with their dead-letter queues) on moto's server, by logical name."""
     from chalicelib.local.aws import create_queues
 
-    resources = create_queues(sqs, prefix=f"t{uuid.uuid4().hex[:8]}-")
-    return {str(name.value): url for name, url in resources.queue_urls.items()}
+    urls = create_queues(sqs, prefix=f"t{uuid.uuid4().hex[:8]}-")
+    return {str(name.value): url for name, url in urls.items()}
 
 
 @pytest.fixture
@@ -395,3 +395,33 @@ def invoke_worker(api: Any) -> Any:
         return app_module.app.handler_map[name](event, context)
 
     return invoke
+
+
+@pytest.fixture
+def race() -> Any:
+    """`race(*actions)`: run the actions at once (released together by a barrier); their results in
+    order. An action that raises fails the test with its exception once every thread has ended."""
+    import threading
+
+    def run_all(*actions: Any) -> list[Any]:
+        barrier = threading.Barrier(len(actions))
+        results: list[Any] = [None] * len(actions)
+        errors: list[BaseException] = []
+
+        def run(index: int) -> None:
+            barrier.wait()
+            try:
+                results[index] = actions[index]()
+            except BaseException as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=run, args=(i,)) for i in range(len(actions))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        if errors:
+            raise errors[0]
+        return results
+
+    return run_all

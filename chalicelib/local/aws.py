@@ -8,7 +8,6 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 from chalicelib.jobs.model import QueueName
@@ -53,21 +52,16 @@ def start_moto_server(host: str, port: int) -> subprocess.Popen[bytes]:
     return process
 
 
-@dataclass
-class LocalResources:
-    queue_urls: dict[QueueName, str] = field(default_factory=dict)
-    dead_letter_urls: dict[QueueName, str] = field(default_factory=dict)
-
-
 def create_bucket(s3: Any, bucket: str) -> None:
     """Create the bucket unless it is there already."""
     if bucket not in {b["Name"] for b in s3.list_buckets().get("Buckets", [])}:
         s3.create_bucket(Bucket=bucket)
 
 
-def create_queues(sqs: Any, prefix: str = "") -> LocalResources:
-    """Both upload queues and their dead-letter queues (redrive after a few receives); idempotent."""
-    resources = LocalResources()
+def create_queues(sqs: Any, prefix: str = "") -> dict[QueueName, str]:
+    """Both upload queues and their dead-letter queues (redrive after a few receives); idempotent.
+    Returns the upload queues' URLs."""
+    urls: dict[QueueName, str] = {}
     for queue in QueueName:
         name = f"{prefix}{queue.value}"
         dead_url = sqs.create_queue(QueueName=name + DEAD_LETTER_SUFFIX)["QueueUrl"]
@@ -77,9 +71,8 @@ def create_queues(sqs: Any, prefix: str = "") -> LocalResources:
             QueueName=name,
             Attributes={"VisibilityTimeout": str(LOCAL_VISIBILITY_TIMEOUT), "RedrivePolicy": redrive},
         )["QueueUrl"]
-        resources.queue_urls[queue] = url
-        resources.dead_letter_urls[queue] = dead_url
-    return resources
+        urls[queue] = url
+    return urls
 
 
 def local_environment(endpoint: str) -> dict[str, str]:

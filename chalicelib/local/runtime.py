@@ -238,11 +238,11 @@ class LocalRuntime:
         s3 = session.client("s3", endpoint_url=options.aws_endpoint)
         sqs = session.client("sqs")
         create_bucket(s3, options.bucket)
-        resources = create_queues(sqs, prefix=options.queue_prefix)
+        queue_urls = create_queues(sqs, prefix=options.queue_prefix)
         from chalicelib.jobs.model import QueueName
 
-        os.environ["HLS_QUEUE_URL"] = resources.queue_urls[QueueName.HLS]
-        os.environ["MASTER_QUEUE_URL"] = resources.queue_urls[QueueName.MASTER]
+        os.environ["HLS_QUEUE_URL"] = queue_urls[QueueName.HLS]
+        os.environ["MASTER_QUEUE_URL"] = queue_urls[QueueName.MASTER]
         self._sqs = sqs
 
     def _load_app(self) -> Any:

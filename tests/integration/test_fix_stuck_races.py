@@ -3,8 +3,6 @@ can no longer finish it, and a cancel racing a completion ends in exactly one of
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -19,23 +17,6 @@ from chalicelib.worker.progress import ProgressRecorder
 
 LEASE_SECONDS = 120
 ROUNDS = 20
-
-
-def race(*actions: Callable[[], Any]) -> list[Any]:
-    """Run the actions at once (released together by a barrier); their results in order."""
-    barrier = threading.Barrier(len(actions))
-    results: list[Any] = [None] * len(actions)
-
-    def run(index: int) -> None:
-        barrier.wait()
-        results[index] = actions[index]()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(actions))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
 
 
 def expired_job(make_job: Any, number: int, **fields: Any) -> Any:
@@ -76,7 +57,7 @@ def test_a_heartbeat_read_after_the_diagnosis_wins_over_the_fix(maintenance: Any
     assert maintenance.store.get(job.job_id).lease_owner == job.lease_owner
 
 
-def test_fix_stuck_racing_a_heartbeat_never_leaves_both_winners(maintenance: Any, make_job: Any) -> None:
+def test_fix_stuck_racing_a_heartbeat_never_leaves_both_winners(maintenance: Any, make_job: Any, race: Any) -> None:
     store = maintenance.store
     for number in range(ROUNDS):
         job = expired_job(make_job, number)
@@ -103,7 +84,9 @@ def test_a_worker_back_after_its_job_was_requeued_cannot_complete_or_renew_it(ma
     assert [name for name, *_ in maintenance.notifier.events] == ["JobQueued"]
 
 
-def test_cancel_racing_completion_ends_in_exactly_one(maintenance: Any, make_job: Any, store: JobStore) -> None:
+def test_cancel_racing_completion_ends_in_exactly_one(
+    maintenance: Any, make_job: Any, store: JobStore, race: Any
+) -> None:
     """A slow worker completing while maintenance finishes a cancel requested during its silence."""
     for number in range(ROUNDS):
         job = expired_job(make_job, number, cancelRequested=True)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import sys
-import threading
-from collections.abc import Callable
 from typing import Any
 
 from chalicelib.jobs import states
@@ -28,26 +26,6 @@ def make_job(store: JobStore, job_id: str) -> None:
     store.insert(new_job_document(request, bucket="media", max_attempts=5, now=utcnow()))
 
 
-def race(actions: list[Callable[[], Any]]) -> list[Any]:
-    """Start every action at the same moment; return what each returned (exceptions included)."""
-    barrier = threading.Barrier(len(actions))
-    results: list[Any] = [None] * len(actions)
-
-    def run(index: int) -> None:
-        barrier.wait()
-        try:
-            results[index] = actions[index]()
-        except Exception as exc:
-            results[index] = exc
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(actions))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
-
-
 def claim(store: JobStore, job_id: str, owner: str) -> Any:
     return store.transition(
         job_id,
@@ -59,12 +37,12 @@ def claim(store: JobStore, job_id: str, owner: str) -> Any:
     )
 
 
-def test_one_claim_wins_per_job(store: JobStore) -> None:
+def test_one_claim_wins_per_job(store: JobStore, race: Any) -> None:
     job_ids = [f"job-{i}" for i in range(50)]
     for job_id in job_ids:
         make_job(store, job_id)
     for job_id in job_ids:
-        results = race([lambda j=job_id, w=w: claim(store, j, f"worker-{w}") for w in range(THREADS)])
+        results = race(*[lambda j=job_id, w=w: claim(store, j, f"worker-{w}") for w in range(THREADS)])
         winners = [r for r in results if r is not None]
         assert len(winners) == 1, job_id
         job = store.get(job_id)
@@ -73,7 +51,7 @@ def test_one_claim_wins_per_job(store: JobStore) -> None:
         assert [h.to for h in job.history] == ["waiting", "active"]
 
 
-def test_cancel_racing_completion_ends_in_exactly_one(store: JobStore) -> None:
+def test_cancel_racing_completion_ends_in_exactly_one(store: JobStore, race: Any) -> None:
     outcomes = set()
     for index in range(40):
         job_id = f"race-{index}"
@@ -86,7 +64,7 @@ def test_cancel_racing_completion_ends_in_exactly_one(store: JobStore) -> None:
         def cancel(j: str = job_id) -> Any:
             return store.transition(j, JobStatus.CANCELLED, reason="cancel", actor="maintenance")
 
-        results = race([complete, cancel, complete, cancel])
+        results = race(complete, cancel, complete, cancel)
         winners = [r for r in results if r is not None]
         assert len(winners) == 1
         final = store.get(job_id)
@@ -118,7 +96,7 @@ def test_history_keeps_the_last_fifty_changes(store: JobStore) -> None:
     assert history[-1].from_ == "active"
 
 
-def test_threads_claiming_any_waiting_job_never_share_one(store: JobStore) -> None:
+def test_threads_claiming_any_waiting_job_never_share_one(store: JobStore, race: Any) -> None:
     """The race SPEC 10 measured on bare mongomock: each waiting job is claimed exactly once."""
     total = 300
     for index in range(total):
@@ -140,7 +118,7 @@ def test_threads_claiming_any_waiting_job_never_share_one(store: JobStore) -> No
     previous = sys.getswitchinterval()
     sys.setswitchinterval(1e-6)  # switch threads as often as possible to expose any interleaving
     try:
-        results = race([lambda w=w: drain(f"worker-{w}") for w in range(THREADS)])
+        results = race(*[lambda w=w: drain(f"worker-{w}") for w in range(THREADS)])
     finally:
         sys.setswitchinterval(previous)
     claimed = [job_id for result in results for job_id in result]
