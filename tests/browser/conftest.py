@@ -291,6 +291,9 @@ class Dashboard:
     def search(self, text: str) -> None:
         self.page.get_by_label("Search").fill(text)
         self.page.get_by_role("button", name="Apply").click()
+        # Apply marks the list busy at once; until the answer is in, rows of the previous list
+        # may still be on the page and be replaced under the test.
+        playwright_api().expect(self.page.locator("#jobs")).not_to_have_attribute("aria-busy", "true")
 
     def row(self, job_id: str) -> Any:
         return self.page.locator(f'tr.job[data-job-id="{job_id}"]')

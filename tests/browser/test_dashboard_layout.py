@@ -101,7 +101,7 @@ def test_on_a_narrow_screen_each_job_is_a_card(dashboard: Any, stack: Any, resou
     expect(row).to_be_visible()
 
     expect(dashboard.page.locator("thead")).to_be_hidden()
-    assert row.evaluate("row => getComputedStyle(row).display") == "block"
+    expect(row).to_have_css("display", "block")
     assert not dashboard.page.evaluate(PAGE_IS_WIDER_THAN_THE_WINDOW)
     expect(row.get_by_role("button", name="Delete")).to_be_visible()
     # Measured in the page once the button is laid out: a live refresh may re-render the row
@@ -134,7 +134,7 @@ def test_a_row_opens_and_closes_from_the_keyboard(dashboard: Any, stack: Any, re
         if opener.evaluate("button => button === document.activeElement"):
             break
     expect(opener).to_be_focused()
-    assert opener.evaluate("button => getComputedStyle(button).outlineStyle") == "solid", "no visible focus"
+    expect(opener).to_have_css("outline-style", "solid")  # a visible focus ring
 
     dashboard.page.keyboard.press("Enter")
     expect(opener).to_have_attribute("aria-expanded", "true")
