@@ -72,15 +72,15 @@ def prepare(root: Path, spec: DataSpec) -> Dataset:
         shutil.rmtree(dataset.root)
     dataset.root.mkdir(parents=True)
     rng = random.Random(20261126)  # the same sizes on every machine
-    _rendition(dataset.large, [spec.large_segment_kib * KIB] * spec.large_segments)
+    write_rendition(dataset.large, [spec.large_segment_kib * KIB] * spec.large_segments)
     small_sizes = [rng.randint(spec.small_min_kib * KIB, spec.small_max_kib * KIB) for _ in range(spec.small_segments)]
-    _rendition(dataset.small, small_sizes)
-    _big_file(dataset.video, spec.video_mib)
+    write_rendition(dataset.small, small_sizes)
+    write_big_file(dataset.video, spec.video_mib)
     manifest.write_text(json.dumps(asdict(spec)))
     return dataset
 
 
-def _rendition(folder: Path, sizes: list[int]) -> None:
+def write_rendition(folder: Path, sizes: list[int]) -> None:
     """Segments of random bytes (nothing for a server to compress or deduplicate) and a VOD playlist."""
     folder.mkdir(parents=True)
     lines = ["#EXTM3U", "#EXT-X-VERSION:3", f"#EXT-X-TARGETDURATION:{SEGMENT_SECONDS}", "#EXT-X-PLAYLIST-TYPE:VOD"]
@@ -92,7 +92,7 @@ def _rendition(folder: Path, sizes: list[int]) -> None:
     (folder / "index.m3u8").write_text("\n".join(lines) + "\n")
 
 
-def _big_file(path: Path, mib: int) -> None:
+def write_big_file(path: Path, mib: int) -> None:
     path.parent.mkdir(parents=True)
     block = bytearray(os.urandom(MIB))
     with path.open("wb") as out:

@@ -52,9 +52,9 @@ def make_ladder(root: Path, *, seconds: int = 20, use_ffmpeg: bool | None = None
     make = _ffmpeg_rendition if real else _synthetic_rendition
     with ThreadPoolExecutor(max_workers=len(RENDITIONS)) as pool:
         list(pool.map(lambda r: make(root / r.label, r, seconds), RENDITIONS))
-    subtitle, subtitle_playlist = _subtitles(root / "subtitles", seconds)
+    subtitle, subtitle_playlist = write_subtitles(root / "subtitles", seconds)
     master = root / "master.m3u8"
-    master.write_text(_master_playlist())
+    master.write_text(master_playlist())
     return Ladder(root, RENDITIONS, subtitle, subtitle_playlist, master, real)
 
 
@@ -90,7 +90,7 @@ def _synthetic_rendition(folder: Path, rendition: Rendition, seconds: int) -> No
     (folder / "index.m3u8").write_text("\n".join(lines) + "\n")
 
 
-def _subtitles(folder: Path, seconds: int) -> tuple[Path, Path]:
+def write_subtitles(folder: Path, seconds: int) -> tuple[Path, Path]:
     folder.mkdir(parents=True)
     cues = ["WEBVTT", ""]
     for index, start in enumerate(range(0, seconds, 4)):
@@ -115,7 +115,7 @@ def _subtitles(folder: Path, seconds: int) -> tuple[Path, Path]:
     return subtitle, playlist
 
 
-def _master_playlist() -> str:
+def master_playlist() -> str:
     lines = [
         "#EXTM3U",
         "#EXT-X-VERSION:3",
