@@ -9,6 +9,7 @@ import threading
 from types import FrameType
 
 from chalicelib.auth import issue_token
+from chalicelib.errors import ConfigurationError
 from chalicelib.local.runtime import LocalRuntime, RuntimeOptions
 
 
@@ -26,7 +27,11 @@ def main() -> int:
     signal.signal(signal.SIGTERM, request_stop)
     runtime = LocalRuntime(RuntimeOptions.from_environment())
     try:
-        runtime.start()
+        try:
+            runtime.start()
+        except ConfigurationError as exc:
+            print(f"make run: {exc}", file=sys.stderr, flush=True)
+            return 2
         settings = runtime.services.settings
         print(f"HTTP API   {runtime.api_url}/v1/studio/upload-jobs", flush=True)
         print(f"Dashboard  {runtime.api_url}/dashboard", flush=True)
@@ -35,6 +40,11 @@ def main() -> int:
             f"S3 / SQS   {runtime.options.aws_endpoint} (bucket {settings.spaces_bucket}; any credentials)", flush=True
         )
         print(f"Sources    {settings.source_root}", flush=True)
+        if workers := runtime.worker_processes():
+            print(
+                f"Workers    {len(workers)} processes (python -m chalicelib.local.worker), restarted if killed",
+                flush=True,
+            )
         print(f"Admin token:\n{issue_token(settings.auth_jwt_secret)}", flush=True)
         print("Ready. Ctrl-C stops everything.", flush=True)
         while not stop.wait(0.5):

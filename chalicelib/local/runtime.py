@@ -4,7 +4,8 @@
 - S3 and SQS: moto's server in its own process, with the bucket and queues created at start.
 - Workers: pollers that receive from every queue the app has an `on_sqs_message` handler for and
   call that very handler with a Lambda-shaped event and context; delete on success, leave the
-  message on an exception so SQS redelivers.
+  message on an exception so SQS redelivers. Threads of this process, or with `worker_processes`
+  (LOCAL_WORKER_PROCESSES=1) one OS process each, restarted when killed (chalicelib/local/worker_process.py).
 - Schedules: every `@app.schedule` handler on a timer.
 - WebSocket: the local gateway (chalicelib/local/ws_gateway.py).
 """
@@ -25,6 +26,13 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib.local.aws import create_bucket, create_queues, local_environment, start_moto_server, wait_for_port
+from chalicelib.local.worker_process import (
+    WorkerPool,
+    WorkerProcess,
+    WorkerSpec,
+    require_shared_store,
+    worker_environment,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +57,7 @@ class RuntimeOptions:
     cdn_base_url: str = ""  # default: the bucket's URL on the local endpoint
     dashboard_websocket_url: str = ""  # default: this runtime's gateway
     spaces_endpoint: str | None = None  # where workers send S3 requests; None: moto's server (bench: a proxy)
+    worker_processes: bool = False  # each poller in its own OS process (needs MONGODB_URI)
 
     @classmethod
     def from_environment(cls) -> RuntimeOptions:
@@ -66,6 +75,7 @@ class RuntimeOptions:
             schedule_seconds=float(schedule) if schedule else None,
             cdn_base_url=env.get("CDN_BASE_URL", ""),
             dashboard_websocket_url=env.get("DASHBOARD_WEBSOCKET_URL", ""),
+            worker_processes=env.get("LOCAL_WORKER_PROCESSES", "").lower() in ("1", "true", "yes"),
         )
 
     @property
@@ -194,6 +204,7 @@ class LocalRuntime:
         self._moto: subprocess.Popen[bytes] | None = None
         self._http: Any = None
         self._gateway: Any = None
+        self._worker_pool: WorkerPool | None = None
         self.services: Any = None
 
     @property
@@ -273,22 +284,39 @@ class LocalRuntime:
     def _start_pollers(self, app: Any) -> None:
         from chalice.app import SQSEventConfig
 
+        specs: list[tuple[WorkerSpec, int]] = []
         for source in app.event_sources:
             if not isinstance(source, SQSEventConfig) or not source.queue:
                 continue
             url = self._sqs.get_queue_url(QueueName=source.queue)["QueueUrl"]
-            threads = self.options.workers_per_queue if source.batch_size == 1 else 1
-            for index in range(threads):
-                poller = QueuePoller(
-                    sqs=self._sqs,
-                    queue_url=url,
-                    handler=app.handler_map[source.name],
-                    name=source.name,
-                    batch_size=source.batch_size,
-                    timeout_seconds=self.options.lambda_timeout_seconds,
-                    stop=self._stop,
-                )
-                self._spawn(f"{source.name}-{index}", poller.run)
+            pollers = self.options.workers_per_queue if source.batch_size == 1 else 1
+            specs += [(WorkerSpec(source.name, url, index), source.batch_size) for index in range(pollers)]
+        if self.options.worker_processes:
+            self._start_worker_processes([spec for spec, _ in specs])
+            return
+        for spec, batch_size in specs:
+            poller = QueuePoller(
+                sqs=self._sqs,
+                queue_url=spec.queue_url,
+                handler=app.handler_map[spec.handler],
+                name=spec.handler,
+                batch_size=batch_size,
+                timeout_seconds=self.options.lambda_timeout_seconds,
+                stop=self._stop,
+            )
+            self._spawn(spec.name, poller.run)
+
+    def _start_worker_processes(self, specs: list[WorkerSpec]) -> None:
+        require_shared_store(self.services.settings)
+        environment = worker_environment(os.environ, self._gateway.serve_management_api())
+        self._worker_pool = WorkerPool(
+            specs, environment=environment, timeout_seconds=self.options.lambda_timeout_seconds
+        )
+        self._worker_pool.start()
+
+    def worker_processes(self) -> list[WorkerProcess]:
+        """The worker processes (`WorkerProcess`: name, queue, pid, restarts, kill()); [] with thread pollers."""
+        return list(self._worker_pool.processes) if self._worker_pool is not None else []
 
     def _start_schedules(self, app: Any) -> None:
         from chalice.app import ScheduledEventConfig, ScheduleExpression
@@ -319,6 +347,9 @@ class LocalRuntime:
     def stop(self) -> None:
         """Stop every thread and process this runtime started. Safe to call twice."""
         self._stop.set()
+        if self._worker_pool is not None:  # first: their invocations in flight still reach every service
+            self._worker_pool.stop()
+            self._worker_pool = None
         if self._http is not None:
             self._http.shutdown()
             self._http.server.server_close()

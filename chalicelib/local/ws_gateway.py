@@ -4,7 +4,8 @@ It calls the app's `on_ws_*` handlers the way Lambda does, through `app.handler_
 API-Gateway-shaped events: `$connect` during the opening handshake (a non-2xx answer refuses the
 handshake with that HTTP status), `$default` for each message, `$disconnect` when the socket closes.
 What the app sends to a connection id goes through `LocalGatewaySender`, which answers "gone" for an
-unknown id, as API Gateway's 410 does, so the registry prunes it.
+unknown id, as API Gateway's 410 does, so the registry prunes it. Other processes post through the
+management API (chalicelib/local/ws_management.py) that `serve_management_api` starts.
 
     gateway = start_gateway(app, "127.0.0.1", 8001, services=services)  # serves in a background thread
     ...
@@ -33,6 +34,7 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from chalicelib.local.ws_management import ManagementApi
 from chalicelib.realtime.senders import SEND_TIMEOUT_SECONDS, ConnectionGone
 from chalicelib.services import Services
 
@@ -100,6 +102,7 @@ class LocalGateway:
         self.host = ""
         self.port = 0
         self.sender = LocalGatewaySender(self)
+        self._management: ManagementApi | None = None
 
     @property
     def url(self) -> str:
@@ -123,8 +126,19 @@ class LocalGateway:
         if failure:
             raise failure[0]
 
+    def serve_management_api(self, port: int = 0) -> str:
+        """Serve API Gateway's `POST /@connections/{id}` for this gateway on its host; returns its URL."""
+        if self._management is None:
+            management = ManagementApi(self.sender)
+            management.start(self.host, port)
+            self._management = management
+        return self._management.url
+
     def stop(self) -> None:
         """Close every connection (each gets its `$disconnect`), stop the loop and the handler threads."""
+        if self._management is not None:
+            self._management.stop()
+            self._management = None
         loop, stopping = self.loop, self._stopping
         if loop is not None and stopping is not None and not loop.is_closed():
             loop.call_soon_threadsafe(stopping.set)
