@@ -121,6 +121,22 @@ def sqs_event(messages: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:
     }
 
 
+def scheduled_event(rule_name: str) -> dict[str, Any]:
+    """The event EventBridge hands a scheduled Lambda: every field, since Chalice's
+    CloudWatchEvent reads each of them (a missing `account` fails before the handler runs)."""
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": "123456789012",
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "region": "us-east-1",
+        "resources": [f"arn:aws:events:us-east-1:123456789012:rule/{rule_name}"],
+        "detail": {},
+    }
+
+
 def schedule_seconds(expression: str) -> float:
     match = RATE.match(expression.strip())
     if not match:
@@ -333,9 +349,8 @@ class LocalRuntime:
 
     def _every(self, handler: Callable[[dict[str, Any], Any], Any], seconds: float, name: str) -> None:
         while not self._stop.wait(seconds):
-            event = {"version": "0", "detail-type": "Scheduled Event", "source": "aws.events", "detail": {}}
             try:
-                handler(event, LambdaContext(name, self.options.lambda_timeout_seconds))
+                handler(scheduled_event(name), LambdaContext(name, self.options.lambda_timeout_seconds))
             except Exception:
                 logger.exception("scheduled %s failed", name)
 
