@@ -16,8 +16,8 @@ Every request becomes one JSON line in the record file: `seq`, `method`, `bucket
 `partNumber`, `uploadId`, `op` (PutObject, UploadPart, CompleteMultipartUpload, ...), `fault`,
 `forwarded` (moto received it), `upstreamStatus`, `status` (what the client received, 0 if cut),
 `delivered` (the client received the whole answer), `start` and `end` (one counter shared by
-every request: the order of events at the proxy: `start` when forwarding began, `end` when
-moto's answer was in).
+every request: the order of events at the proxy: `arrival` when its head was read, `start` when
+forwarding began, `end` when moto's answer was in, `done` when the client had all of it).
 
 Standard input takes commands, one per line: `faults off`, `faults on`. The proxy exits when its
 standard input closes. It prints its port on stdout's first line.
@@ -68,8 +68,10 @@ class Record:
     status: int = 0
     delivered: bool = False
     bytes: int = 0
+    arrival: int = 0
     start: int = 0
     end: int = 0
+    done: int = 0
     at: float = 0.0
 
 
@@ -196,6 +198,7 @@ class FaultProxy:
             operation(head.method, key, query),
             int(query["partNumber"]) if "partNumber" in query else None,
             query.get("uploadId"),
+            arrival=next(self.order),
         )
         fault = record.fault = self.choose_fault()
         length = int(head.get("Content-Length") or 0)
@@ -231,7 +234,7 @@ class FaultProxy:
             return False
         writer.write(answer)
         await writer.drain()
-        record.status, record.delivered = record.upstreamStatus, True
+        record.status, record.delivered, record.done = record.upstreamStatus, True, next(self.order)
         self.write(record)
         return True
 
@@ -244,7 +247,7 @@ class FaultProxy:
             + body
         )
         await writer.drain()
-        record.status, record.delivered = status, True
+        record.status, record.delivered, record.done = status, True, next(self.order)
         self.write(record)
 
     async def forward(self, head: Head, body: bytes, record: Record) -> bytes | None:
@@ -287,9 +290,10 @@ def header_value(lines: list[str], name: str) -> str | None:
     return next((line.split(":", 1)[1].strip() for line in lines if line.lower().startswith(prefix)), None)
 
 
-async def serve(port: int, upstream_port: int, record_path: str, seed: int, rate: float) -> None:
+async def serve(port: int, upstream_port: int, record_path: str, seed: int, rate: float, faults: bool) -> None:
     with open(record_path, "a", encoding="utf-8") as record:
         proxy = FaultProxy(upstream_port, record, seed, rate)
+        proxy.set_faults(faults)
         server = await asyncio.start_server(proxy.serve_client, LOOPBACK, port, limit=HEAD_LIMIT)
         print(server.sockets[0].getsockname()[1], flush=True)
         closed = follow_commands(proxy.set_faults)
@@ -304,8 +308,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--record", required=True, help="file of JSON lines, one per request")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--rate", type=float, default=0.02, help="probability of each fault kind")
+    parser.add_argument("--calm", action="store_true", help="start with the faults off")
     args = parser.parse_args(argv)
-    asyncio.run(serve(args.port, args.upstream_port, args.record, args.seed, args.rate))
+    asyncio.run(serve(args.port, args.upstream_port, args.record, args.seed, args.rate, not args.calm))
 
 
 def load_records(path: str) -> list[dict[str, Any]]:

@@ -75,8 +75,9 @@ class DroppingProxy:
             print(f"drop {self.drops}", file=sys.stderr, flush=True)
 
 
-async def serve(port: int, upstream_port: int, seed: int, mean_seconds: float) -> None:
+async def serve(port: int, upstream_port: int, seed: int, mean_seconds: float, faults: bool) -> None:
     proxy = DroppingProxy(upstream_port, seed, mean_seconds)
+    proxy.set_faults(faults)
     server = await asyncio.start_server(proxy.serve_client, LOOPBACK, port)
     print(server.sockets[0].getsockname()[1], flush=True)
     closed = follow_commands(proxy.set_faults)
@@ -93,8 +94,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--upstream-port", type=int, required=True)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--mean-seconds", type=float, default=5.0, help="mean time between two drops")
+    parser.add_argument("--calm", action="store_true", help="start with the faults off")
     args = parser.parse_args(argv)
-    asyncio.run(serve(args.port, args.upstream_port, args.seed, args.mean_seconds))
+    asyncio.run(serve(args.port, args.upstream_port, args.seed, args.mean_seconds, not args.calm))
 
 
 if __name__ == "__main__":
