@@ -200,20 +200,27 @@ class FaultProxy:
             query.get("uploadId"),
             arrival=next(self.order),
         )
-        fault = record.fault = self.choose_fault()
+        record.fault = self.choose_fault()
+        try:
+            return await self.serve_request(head, record, reader, writer)
+        finally:  # whatever happened (the client may be gone mid-answer), the request is on record
+            self.write(record)
+
+    async def serve_request(
+        self, head: Head, record: Record, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> bool:
+        fault = record.fault
         length = int(head.get("Content-Length") or 0)
         if (head.get("Expect") or "").lower() == "100-continue":
             writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
             await writer.drain()
         if fault == "reset-request" and length > 1:
             await reader.readexactly(length // 2)
-            self.write(record)
             reset(writer)
             return False
         body = await reader.readexactly(length) if length else b""
         record.bytes = length
         if fault == "reset-request":
-            self.write(record)
             reset(writer)
             return False
         if fault in ANSWERS:
@@ -223,19 +230,16 @@ class FaultProxy:
             await asyncio.sleep(0.5 + 2 * self.rng.random())
         answer = await self.forward(head, body, record)
         if answer is None:  # moto refused the connection: the client sees a reset
-            self.write(record)
             reset(writer)
             return False
         if fault == "reset-response":
             writer.write(answer[: max(1, len(answer) // 2)])
             await writer.drain()
-            self.write(record)
             reset(writer)
             return False
         writer.write(answer)
         await writer.drain()
         record.status, record.delivered, record.done = record.upstreamStatus, True, next(self.order)
-        self.write(record)
         return True
 
     async def answer_error(self, writer: asyncio.StreamWriter, record: Record, fault: str) -> None:
@@ -248,7 +252,6 @@ class FaultProxy:
         )
         await writer.drain()
         record.status, record.delivered, record.done = status, True, next(self.order)
-        self.write(record)
 
     async def forward(self, head: Head, body: bytes, record: Record) -> bytes | None:
         """Send the request to moto (one connection per request: moto closes it after one) and
