@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help install run demo token test lint typecheck unit bench clean
+.PHONY: help install run demo token test lint typecheck unit bench chaos clean
 
 help:
 	@echo "make demo   - the whole system on this machine uploading a real HLS ladder"
@@ -12,6 +12,7 @@ help:
 	@echo "make run    - the local runtime (HTTP API, WebSocket, S3/SQS, workers) until Ctrl-C"
 	@echo "make token  - print an admin JWT for the local runtime"
 	@echo "make bench  - benchmarks against aws s3 sync, s5cmd and rclone"
+	@echo "make chaos [JOBS=500] [SEED=n]  - the fault-injection run: 500 jobs, workers killed, S3 and MongoDB faults"
 	@echo "make package [STAGE=dev]            - the deployable template in build/package, checked by cfn-lint"
 	@echo "make deploy STAGE=dev DEPLOY_BUCKET=... - package, upload and deploy with CloudFormation (docs/deploy.md)"
 	@echo "make bootstrap [STAGE=dev]          - create or check the Spaces bucket and the MongoDB indexes"
@@ -58,6 +59,10 @@ $(BENCH_STAMP): $(STAMP) bench/requirements.txt
 
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench.run
+
+# The fault-injection run (chaos/): about 10 minutes of both cores for 500 jobs; JOBS=30 for a minute.
+chaos: $(STAMP)
+	$(BIN)/python -m chaos.run $(if $(JOBS),--jobs $(JOBS)) $(if $(SEED),--seed $(SEED))
 
 clean:
 	rm -rf .local build .pytest_cache .mypy_cache .ruff_cache

@@ -43,6 +43,8 @@ FAILURE_KEYS = ("lost", "duplicated", "corrupted", "not_final", "open_multipart"
 FAULT_KEYS = ("worker_kills", "duplicate_deliveries", "s3_faults", "mongo_drops")
 QUEUES = ("upload-hls-to-s3", "upload-master-playlist")
 FINISHED = ("completed", "failed", "cancelled")
+RESULTS = Path("chaos/results.json")
+SMALL_BELOW = 100  # fewer jobs: the smoke version's settings (faults more often, shorter phases)
 
 
 @dataclass
@@ -50,7 +52,7 @@ class ChaosConfig:
     jobs: int = 500
     seed: int = 0
     workdir: Path = Path(".local/chaos")
-    results: Path | None = Path("chaos/results.json")
+    results: Path | None = RESULTS
     s3_fault_rate: float = 0.02  # each of the five S3 faults
     mongo_drop_every: float = 4.0  # mean seconds between two dropped MongoDB connections
     kill_every: float = 6.0  # mean seconds between two worker SIGKILLs
@@ -83,7 +85,7 @@ class ChaosConfig:
             "duplicate_within": 8.0,
             "in_flight": 30,
             "workers": 3,
-            "chaos_seconds": 60.0,
+            "chaos_seconds": 45.0,
             "video_mib": (40, 44),
         }
         base.update(overrides)
@@ -428,13 +430,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--jobs", type=int, default=int(os.environ.get("CHAOS_JOBS") or 500))
     parser.add_argument("--seed", type=int, default=int(os.environ.get("CHAOS_SEED") or random.randrange(1_000_000)))
-    parser.add_argument("--results", type=Path, default=Path("chaos/results.json"))
+    parser.add_argument(
+        "--results", type=Path, default=None, help="default chaos/results.json (.local/chaos/ below 100 jobs)"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     logging.getLogger("botocore").setLevel(logging.WARNING)
     print(f"Chaos run: seed {args.seed} (python -m chaos.run --seed {args.seed} plays it again)", flush=True)
-    config = ChaosConfig.small(args.jobs) if args.jobs < 100 else ChaosConfig(jobs=args.jobs)
-    config.seed, config.results = args.seed, args.results
+    config = ChaosConfig.small(args.jobs) if args.jobs < SMALL_BELOW else ChaosConfig(jobs=args.jobs)
+    config.seed = args.seed
+    config.results = args.results or (RESULTS if args.jobs >= SMALL_BELOW else Path(".local/chaos/results.json"))
     results = run_chaos(config)
     print_results(results)
     failed = failed_invariants(results)
