@@ -9,6 +9,7 @@ import threading
 from types import FrameType
 
 from chalicelib.auth import issue_token
+from chalicelib.local.mongo_wire import WireServerUnavailable
 from chalicelib.local.runtime import LocalRuntime, RuntimeOptions
 
 
@@ -26,7 +27,11 @@ def main() -> int:
     signal.signal(signal.SIGTERM, request_stop)
     runtime = LocalRuntime(RuntimeOptions.from_environment())
     try:
-        runtime.start()
+        try:
+            runtime.start()
+        except WireServerUnavailable as error:
+            print(f"LOCAL_MONGO=wire: {error}", file=sys.stderr, flush=True)
+            return 1
         settings = runtime.services.settings
         print(f"HTTP API   {runtime.api_url}/v1/studio/upload-jobs", flush=True)
         print(f"Dashboard  {runtime.api_url}/dashboard", flush=True)
@@ -34,6 +39,7 @@ def main() -> int:
         print(
             f"S3 / SQS   {runtime.options.aws_endpoint} (bucket {settings.spaces_bucket}; any credentials)", flush=True
         )
+        print(f"MongoDB    {mongo_line(runtime)}", flush=True)
         print(f"Sources    {settings.source_root}", flush=True)
         print(f"Admin token:\n{issue_token(settings.auth_jwt_secret)}", flush=True)
         print("Ready. Ctrl-C stops everything.", flush=True)
@@ -42,6 +48,14 @@ def main() -> int:
     finally:
         runtime.stop()
     return 0
+
+
+def mongo_line(runtime: LocalRuntime) -> str:
+    if runtime.wire_server is not None:
+        return f"{runtime.mongodb_uri} (wire server, pid {runtime.wire_server.process.pid}; pymongo or mongosh can look inside)"
+    if runtime.mongodb_uri:
+        return "MONGODB_URI from the environment"  # never printed: it may hold credentials
+    return "embedded in this process (LOCAL_MONGO=wire runs a MongoDB server process instead)"
 
 
 if __name__ == "__main__":
