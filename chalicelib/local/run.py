@@ -9,6 +9,7 @@ import threading
 from types import FrameType
 
 from chalicelib.auth import issue_token
+from chalicelib.local.mongo_wire import WireServerUnavailable
 from chalicelib.errors import ConfigurationError
 from chalicelib.local.runtime import LocalRuntime, RuntimeOptions
 
@@ -29,6 +30,9 @@ def main() -> int:
     try:
         try:
             runtime.start()
+        except WireServerUnavailable as error:
+            print(f"LOCAL_MONGO=wire: {error}", file=sys.stderr, flush=True)
+            return 1
         except ConfigurationError as exc:
             print(f"make run: {exc}", file=sys.stderr, flush=True)
             return 2
@@ -39,6 +43,7 @@ def main() -> int:
         print(
             f"S3 / SQS   {runtime.options.aws_endpoint} (bucket {settings.spaces_bucket}; any credentials)", flush=True
         )
+        print(f"MongoDB    {mongo_line(runtime)}", flush=True)
         print(f"Sources    {settings.source_root}", flush=True)
         if workers := runtime.worker_processes():
             print(
@@ -52,6 +57,14 @@ def main() -> int:
     finally:
         runtime.stop()
     return 0
+
+
+def mongo_line(runtime: LocalRuntime) -> str:
+    if runtime.wire_server is not None:
+        return f"{runtime.mongodb_uri} (wire server, pid {runtime.wire_server.process.pid}; pymongo or mongosh can look inside)"
+    if runtime.mongodb_uri:
+        return "MONGODB_URI from the environment"  # never printed: it may hold credentials
+    return "embedded in this process (LOCAL_MONGO=wire runs a MongoDB server process instead)"
 
 
 if __name__ == "__main__":

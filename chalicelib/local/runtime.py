@@ -8,6 +8,8 @@
   (LOCAL_WORKER_PROCESSES=1) one OS process each, restarted when killed (chalicelib/local/worker_process.py).
 - Schedules: every `@app.schedule` handler on a timer.
 - WebSocket: the local gateway (chalicelib/local/ws_gateway.py).
+- MongoDB: the embedded store in this process, or with `LOCAL_MONGO=wire` the wire-protocol server
+  in its own process (chalicelib/local/mongo_wire.py) on `MONGO_PORT`; an explicit `MONGODB_URI` wins.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ from chalicelib.local.worker_process import (
     require_shared_store,
     worker_environment,
 )
+from chalicelib.local.mongo_wire import DEFAULT_PORT as DEFAULT_MONGO_PORT
+from chalicelib.local.mongo_wire import WireServer, start_wire_server
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +62,8 @@ class RuntimeOptions:
     dashboard_websocket_url: str = ""  # default: this runtime's gateway
     spaces_endpoint: str | None = None  # where workers send S3 requests; None: moto's server (bench: a proxy)
     worker_processes: bool = False  # each poller in its own OS process (needs MONGODB_URI)
+    mongo: str = "embedded"  # "wire": MongoDB as its own server process (LOCAL_MONGO)
+    mongo_port: int = DEFAULT_MONGO_PORT
 
     @classmethod
     def from_environment(cls) -> RuntimeOptions:
@@ -76,6 +82,8 @@ class RuntimeOptions:
             cdn_base_url=env.get("CDN_BASE_URL", ""),
             dashboard_websocket_url=env.get("DASHBOARD_WEBSOCKET_URL", ""),
             worker_processes=env.get("LOCAL_WORKER_PROCESSES", "").lower() in ("1", "true", "yes"),
+            mongo=env.get("LOCAL_MONGO", "embedded"),
+            mongo_port=int(env.get("MONGO_PORT", str(DEFAULT_MONGO_PORT))),
         )
 
     @property
@@ -222,6 +230,9 @@ class LocalRuntime:
         self._gateway: Any = None
         self._worker_pool: WorkerPool | None = None
         self.services: Any = None
+        self.wire_server: WireServer | None = None
+        self.mongodb_uri: str | None = None  # None: the embedded store in this process
+        self._set_mongodb_uri = False
 
     @property
     def api_url(self) -> str:
@@ -234,6 +245,7 @@ class LocalRuntime:
     def start(self) -> None:
         options = self.options
         self._moto = start_moto_server(options.host, options.aws_port)
+        self._start_mongo()
         self._configure_environment()
         app = self._load_app()
         from chalicelib.config import get_settings
@@ -247,6 +259,19 @@ class LocalRuntime:
         self._start_websocket_gateway(app)
         self._start_pollers(app)
         self._start_schedules(app)
+
+    def _start_mongo(self) -> None:
+        """With LOCAL_MONGO=wire, the wire server on MONGO_PORT, reached through MONGODB_URI as Atlas is.
+        A MONGODB_URI already set wins: that database is used and no server is started."""
+        self.mongodb_uri = os.environ.get("MONGODB_URI") or None
+        if self.mongodb_uri or self.options.mongo != "wire":
+            return
+        log = Path(".local/mongo-wire.log")
+        log.parent.mkdir(parents=True, exist_ok=True)
+        self.wire_server = start_wire_server(self.options.host, self.options.mongo_port, log=log)
+        self.mongodb_uri = self.wire_server.uri(os.environ.get("MONGODB_DB", "studio_uploads"))
+        os.environ["MONGODB_URI"] = self.mongodb_uri
+        self._set_mongodb_uri = True
 
     def _configure_environment(self) -> None:
         options = self.options
@@ -375,6 +400,12 @@ class LocalRuntime:
         for thread in self._threads:
             thread.join(timeout=10)
         self._threads.clear()
+        if self.wire_server is not None:
+            self.wire_server.stop()
+            self.wire_server = None
+        if self._set_mongodb_uri:  # a later runtime in this process must not take it for an explicit one
+            os.environ.pop("MONGODB_URI", None)
+            self._set_mongodb_uri = False
         if self._moto is not None:
             self._moto.terminate()
             try:
