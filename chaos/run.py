@@ -183,8 +183,8 @@ class Chaos:
     def start(self) -> None:
         config = self.config
         mongo_port, aws_port = free_port(), free_port()
-        mongo = start_mongo_server(mongo_port, self.log)
-        self._stoppers.append(lambda: (mongo.terminate(), mongo.wait(10)))
+        mongo = start_mongo_server(mongo_port, self.workdir / f"mongo-{self.run_id}.log")
+        self._stoppers.append(mongo.stop)
         self.mongo_proxy = ProxyProcess(
             "chaos.tcpproxy",
             ["--upstream-port", str(mongo_port), "--seed", str(config.seed + 1), "--mean-seconds",

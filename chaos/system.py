@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import queue
 import subprocess
 import sys
@@ -30,27 +29,14 @@ import threading
 from pathlib import Path
 from typing import IO, Any
 
-from chalicelib.local.aws import wait_for_port
+from chalicelib.local.mongo_wire import WireServer, start_wire_server
 
 ANSWER = "chaos: "
-# Until the wire-protocol server of issue 11 part 1 is in the runtime: mongoeco's proxy server.
-MONGO_PYTHON = os.environ.get("CHAOS_MONGO_PYTHON", "/tmp/mevenv/bin/python")
-MONGO_SERVER = os.environ.get("CHAOS_MONGO_SERVER", "/work/brief/server.py")
 
 
-def start_mongo_server(port: int, log: IO[bytes]) -> subprocess.Popen[bytes]:
-    """The MongoDB wire-protocol server on 127.0.0.1:`port`, in a process of its own."""
-    if not Path(MONGO_PYTHON).exists():
-        raise RuntimeError(f"no Python for the MongoDB wire server at {MONGO_PYTHON} (set CHAOS_MONGO_PYTHON)")
-    process = subprocess.Popen(
-        [MONGO_PYTHON, MONGO_SERVER, str(port)], stdout=log, stderr=log, stdin=subprocess.DEVNULL
-    )
-    try:
-        wait_for_port("127.0.0.1", port)
-    except RuntimeError:
-        process.kill()
-        raise
-    return process
+def start_mongo_server(port: int, log: Path) -> WireServer:
+    """The runtime's MongoDB wire-protocol server (LOCAL_MONGO=wire) on 127.0.0.1:`port`."""
+    return start_wire_server("127.0.0.1", port, log=log)
 
 
 class SystemProcess:
