@@ -129,8 +129,7 @@ def cancel_job(job_id: str) -> dict[str, Any]:
 @app.route(f"{BASE}/{{job_id}}", methods=["DELETE"])
 @http_errors
 def delete_job(job_id: str) -> dict[str, bool]:
-    services = get_services()
-    service.delete_job(job_id, store=services.store, notifier=services.notifier)
+    service.delete_job(job_id, services=get_services())
     return {"deleted": True}
 
 
@@ -138,4 +137,4 @@ def delete_job(job_id: str) -> dict[str, bool]:
 @http_errors
 def clear_jobs() -> dict[str, int]:
     request = parse(ClearRequest, _body())
-    return {"deleted": service.clear_jobs(request, store=get_services().store)}
+    return {"deleted": service.clear_jobs(request, services=get_services())}

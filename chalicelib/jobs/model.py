@@ -22,6 +22,8 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from chalicelib.errors import UploadError
+
 OBJECT_ID = re.compile(r"^[0-9a-fA-F]{24}$")
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}$")
@@ -305,6 +307,9 @@ class UploadJob(CreateJobRequest):
     continuations: int = 0
     waiting_since: UtcDatetime | None = None
     cleaned_at: UtcDatetime | None = None
+    # A cleanup's claim on the job (maintenance/cleanup.py): retry waits until it is released or lapses.
+    cleanup_owner: str | None = None
+    cleanup_until: UtcDatetime | None = None
     # Cleanup with removeSource deleted the sources: the job can no longer be retried.
     source_removed: bool = False
     created_at: UtcDatetime
@@ -321,6 +326,7 @@ class UploadJob(CreateJobRequest):
         "heartbeat_at",
         "waiting_since",
         "cleaned_at",
+        "cleanup_until",
         "created_at",
         "updated_at",
         mode="after",
@@ -339,11 +345,28 @@ class UploadJob(CreateJobRequest):
 
     def to_api(self) -> dict[str, Any]:
         """The job as the API and the WebSocket show it (camelCase, ISO times)."""
-        return self.model_dump(mode="json", by_alias=True, exclude={"written_keys", "multipart_uploads"})
+        return self.model_dump(
+            mode="json", by_alias=True, exclude={"written_keys", "multipart_uploads", "cleanup_owner", "cleanup_until"}
+        )
+
+    def cleanup_running(self, now: datetime) -> bool:
+        """A cleanup holds the job (its claim has not lapsed)."""
+        return self.cleanup_until is not None and self.cleanup_until >= now
 
     @property
     def is_finished(self) -> bool:
         return self.status in (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)
+
+
+def _destination_prefix(request: CreateJobRequest) -> str | None:
+    """Known from the request alone, and set at creation: a waiting job that no worker has planned
+    yet already tells cleanup which folder it will write into (maintenance/ownership.py)."""
+    from chalicelib.upload import layout  # layout imports this module
+
+    try:
+        return layout.destination_prefix(request)
+    except UploadError:  # a layout the worker will refuse: the job never writes anything
+        return None
 
 
 def new_job_document(request: CreateJobRequest, *, bucket: str, max_attempts: int, now: datetime) -> dict[str, Any]:
@@ -361,6 +384,7 @@ def new_job_document(request: CreateJobRequest, *, bucket: str, max_attempts: in
         created_at=now,
         updated_at=now,
         history=[HistoryEntry(at=now, from_=None, to=JobStatus.WAITING, reason="created", actor="api")],
+        destination_prefix=_destination_prefix(request),
     )
     # Unset fields stay absent, so `$min` can set startedAt on the first claim only.
     return job.model_dump(mode="python", by_alias=True, exclude_none=True)

@@ -3,6 +3,10 @@
 The worker that receives a redelivered message for such a job, and maintenance's fix-stuck, both
 use these writes, each guarded by the lease that was read: whoever acts first wins, and a worker
 renewing its lease at that moment either renews first (the guard fails) or loses its job.
+
+The lease rule itself lives here too, once, for the worker, maintenance and the dead letters: a
+lease is live until `leaseExpiresAt`; an active job with no lease (null or missing) counts as
+expired, because no worker can renew a lease it does not hold.
 """
 
 from __future__ import annotations
@@ -18,9 +22,23 @@ from chalicelib.jobs.store import JobStore
 STALLED_REASON = "The worker uploading this job stopped answering and no attempts are left."
 
 
+def lease_expired_at(expires_at: datetime | None, now: datetime) -> bool:
+    """The rule: expired once `now` is past `leaseExpiresAt`, or when there is none."""
+    return expires_at is None or expires_at < now
+
+
+def lease_not_live(now: datetime) -> dict[str, Any]:
+    """The same rule as a MongoDB condition: `leaseExpiresAt` before `now`, null or missing.
+
+    One range on the (status, leaseExpiresAt) index; `$not` of `$gte` matches null and absent
+    fields, where a bare `$lt` would match neither and leave such a job stuck.
+    """
+    return {"leaseExpiresAt": {"$not": {"$gte": now}}}
+
+
 def expired_lease(job: UploadJob, now: datetime) -> dict[str, Any]:
     """The guard: the lease read is still the job's, and it has expired."""
-    return {"leaseOwner": job.lease_owner, "leaseExpiresAt": {"$lt": now}}
+    return {"leaseOwner": job.lease_owner, **lease_not_live(now)}
 
 
 def requeue_expired(

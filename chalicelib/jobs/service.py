@@ -16,6 +16,7 @@ from chalicelib.jobs.model import (
     new_job_document,
 )
 from chalicelib.jobs.store import JobStore
+from chalicelib.maintenance import MaintenanceServices, clear_finished, delete_finished_job
 from chalicelib.queue import JobQueue
 from chalicelib.realtime.events import JobEvent, Notifier
 from chalicelib.upload.sources import locate
@@ -71,13 +72,15 @@ def cancel_job(job_id: str, *, store: JobStore, notifier: Notifier) -> UploadJob
     return job
 
 
-def delete_job(job_id: str, *, store: JobStore, notifier: Notifier) -> None:
-    job = store.delete(job_id)
-    notifier.publish(JobEvent.DELETED, job)
+def delete_job(job_id: str, *, services: MaintenanceServices) -> None:
+    """A failed or cancelled job is cleaned up first; a completed one's objects stay published."""
+    job = delete_finished_job(job_id, services)
+    services.notifier.publish(JobEvent.DELETED, job)
 
 
-def clear_jobs(request: ClearRequest, *, store: JobStore) -> int:
-    return store.clear(request.status, request.older_than_days)
+def clear_jobs(request: ClearRequest, *, services: MaintenanceServices) -> int:
+    """Each job as `delete_job` does; a job whose cleanup cannot finish stays."""
+    return clear_finished(services, request.status, request.older_than_days)
 
 
 def list_jobs(filters: ListFilters, *, store: JobStore) -> dict[str, Any]:

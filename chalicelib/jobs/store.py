@@ -11,7 +11,7 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -38,7 +38,14 @@ MAINTENANCE_INDEXES = (
     [("status", ASCENDING), ("nextAttemptAt", ASCENDING)],
     [("cancelRequested", ASCENDING), ("status", ASCENDING)],
     [("status", ASCENDING), ("finishedAt", ASCENDING)],
+    # Cleanup's question "does another job rely on this key?" (maintenance/ownership.py):
+    # a multikey index over every job's recorded keys, and the folder each job writes into.
+    [("writtenKeys", ASCENDING)],
+    [("destinationPrefix", ASCENDING)],
 )
+# Cleanup's claim on a job (maintenance/cleanup.py): while it holds, retry and a second cleanup
+# are refused; it lapses on its own should the cleanup die.
+CLEANUP_CLAIM_FIELDS = ("cleanupOwner", "cleanupUntil")
 STATUSES = tuple(s.value for s in JobStatus)
 
 
@@ -289,25 +296,81 @@ class JobStore:
             set_fields=fields,
             inc={"retryCount": 1},
             unset=("startedAt",),
-            condition={"sourceRemoved": {"$ne": True}},
+            condition={"sourceRemoved": {"$ne": True}, **no_cleanup_running(now)},
         )
         if job is not None:
             return job
         current = self.get(job_id)
         if current.source_removed:
             raise Conflict(f"job {job_id} cannot be retried: cleanup removed its source files")
+        if current.cleanup_running(now):
+            raise Conflict(f"job {job_id} is being cleaned up: retry it once the cleanup has finished")
         raise Conflict(f"job {job_id} is {current.status}: only failed or cancelled jobs can be retried")
 
-    def delete(self, job_id: str) -> UploadJob:
-        document = self._jobs.find_one_and_delete({"jobId": job_id, "status": {"$in": _values(states.FINISHED)}})
-        if document is not None:
-            return UploadJob.from_document(document)
-        current = self.get(job_id)
-        raise Conflict(f"job {job_id} is {current.status}: only completed, failed or cancelled jobs can be deleted")
+    def delete(
+        self, job_id: str, statuses: Iterable[JobStatus], condition: Mapping[str, Any] | None = None
+    ) -> UploadJob | None:
+        """Delete the job if it is in one of `statuses` (and matches `condition`); None if not."""
+        query = {"jobId": job_id, "status": {"$in": _values(statuses)}, **(condition or {})}
+        document = self._jobs.find_one_and_delete(query)
+        return UploadJob.from_document(document) if document is not None else None
 
-    def clear(self, status: ClearStatus, older_than_days: float | None = None) -> int:
+    def finished_job_ids(self, status: ClearStatus, older_than_days: float | None = None) -> tuple[str, ...]:
+        """The jobs `clear` and retention remove: finished in `status`, finished before the age."""
         statuses = states.FINISHED if status == ClearStatus.ALL else [JobStatus(status.value)]
         query: dict[str, Any] = {"status": {"$in": _values(statuses)}}
         if older_than_days is not None:
             query["finishedAt"] = {"$lt": self.now() - timedelta(days=older_than_days)}
-        return int(self._jobs.delete_many(query).deleted_count)
+        return tuple(str(d["jobId"]) for d in self._jobs.find(query, {"_id": 0, "jobId": 1}))
+
+    # Which objects other jobs rely on (cleanup) -------------------------------------------
+
+    def keys_listed_by_others(self, job_id: str, keys: Sequence[str], statuses: Iterable[JobStatus]) -> set[str]:
+        """Those of `keys` that a job other than `job_id`, in one of `statuses`, lists in its
+        writtenKeys: one match on the multikey index, only the matching keys sent back."""
+        pipeline = [
+            {
+                "$match": {
+                    "writtenKeys": {"$in": list(keys)},
+                    "status": {"$in": _values(statuses)},
+                    "jobId": {"$ne": job_id},
+                }
+            },
+            {
+                "$project": {
+                    "_id": 0,
+                    "keys": {"$filter": {"input": "$writtenKeys", "as": "k", "cond": {"$in": ["$$k", list(keys)]}}},
+                }
+            },
+        ]
+        return {key for document in self._jobs.aggregate(pipeline) for key in document["keys"]}
+
+    def jobs_writing_into(
+        self, job_id: str, prefixes: Sequence[str], statuses: Iterable[JobStatus]
+    ) -> tuple[UploadJob, ...]:
+        """Jobs other than `job_id`, in one of `statuses`, whose destinationPrefix is one of
+        `prefixes` (without their history and keys, which the caller does not need)."""
+        query = {
+            "destinationPrefix": {"$in": list(prefixes)},
+            "status": {"$in": _values(statuses)},
+            "jobId": {"$ne": job_id},
+        }
+        projection = {"_id": 0, "history": 0, "writtenKeys": 0, "multipartUploads": 0}
+        return tuple(UploadJob.from_document(d) for d in self._jobs.find(query, projection))
+
+    def forget_written_keys(self, job_id: str, keys: Sequence[str], under: str | None = None) -> None:
+        """Remove `keys` (and every key starting with `under`) from the writtenKeys of every job
+        but `job_id`: no cleanup of theirs will delete those objects any more."""
+        others: dict[str, Any] = {"jobId": {"$ne": job_id}}
+        if keys:
+            self._jobs.update_many(
+                {**others, "writtenKeys": {"$in": list(keys)}}, {"$pull": {"writtenKeys": {"$in": list(keys)}}}
+            )
+        if under:
+            starts = {"$regex": "^" + re.escape(under)}  # anchored: a range of the multikey index
+            self._jobs.update_many({**others, "writtenKeys": starts}, {"$pull": {"writtenKeys": starts}})
+
+
+def no_cleanup_running(now: datetime) -> dict[str, Any]:
+    """No live cleanup claim: none ever taken, released (null), or lapsed."""
+    return {"cleanupUntil": {"$not": {"$gte": now}}}

@@ -1,9 +1,16 @@
-"""What a job left in the bucket: its open multipart uploads and the objects it wrote itself."""
+"""What a job left in the bucket: its open multipart uploads and the objects it wrote itself.
+
+A job's own keys are the ones it recorded (`writtenKeys`, announced before each write) and those of
+its checkpointed multipart uploads: never a folder, whatever its `uploadPath` or
+`destinationPrefix` names. Which keys a job *relies on* is wider (`owns_key`): its destination
+covers the objects it skipped because identical bytes were already there.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+import posixpath
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -35,7 +42,7 @@ def checkpointed_uploads(job: UploadJob) -> list[OpenUpload]:
     ]
 
 
-def _single_keys(job: UploadJob) -> set[str]:
+def single_keys(job: UploadJob) -> set[str]:
     """The keys of a job that writes named files (master, subtitle, video)."""
     if job.job_type == JobType.MASTER:
         return {layout.master_key(job)}
@@ -47,8 +54,14 @@ def _single_keys(job: UploadJob) -> set[str]:
     return {layout.subtitle_key(job, language), layout.subtitle_playlist_key(job, language)}
 
 
+def own_keys(job: UploadJob) -> list[str]:
+    """The only keys cleanup may delete or abort for this job: those it recorded writing."""
+    return list(dict.fromkeys([*job.written_keys, *(upload.key for upload in checkpointed_uploads(job))]))
+
+
 def owns_key(job: UploadJob, key: str) -> bool:
-    """Whether `key` is one this job writes: a file of its rendition, or its one named file.
+    """Whether this job relies on `key`: one it recorded, a file of its rendition, or its one
+    named file (a job that skipped identical bytes recorded nothing, its destination speaks).
 
     A master job's prefix holds every rendition of the resource, so a key under the prefix is
     not enough: only the master playlist is the master job's.
@@ -58,7 +71,7 @@ def owns_key(job: UploadJob, key: str) -> bool:
     try:
         if job.job_type == JobType.HLS:
             return key.startswith(layout.hls_folder(job) + "/")
-        return key in _single_keys(job)
+        return key in single_keys(job)
     except UploadError:  # a job whose layout is invalid never wrote anything
         return False
 
@@ -71,19 +84,19 @@ def _started_by_job(upload: dict[str, Any], job: UploadJob) -> bool:
     return as_utc(initiated) <= job.finished_at
 
 
-def listed_uploads(s3: Any, job: UploadJob) -> Iterator[OpenUpload]:
-    """Open multipart uploads under the job's destination prefix that are the job's own.
+def listed_uploads(s3: Any, job: UploadJob, keys: Collection[str]) -> Iterator[OpenUpload]:
+    """Open multipart uploads of `keys` (the job's own) begun before the job finished.
 
-    A safety net for uploads the job started but did not checkpoint (it died in between).
+    A safety net for uploads the job started but did not checkpoint (it died in between): the
+    key was recorded before the upload began. One listing, under the keys' common prefix.
     """
-    try:
-        prefix = job.destination_prefix or layout.destination_prefix(job)
-    except UploadError:
+    if not keys:
         return
+    prefix = posixpath.commonprefix(sorted(keys))
     pages = s3.get_paginator("list_multipart_uploads").paginate(Bucket=job.bucket_name, Prefix=prefix)
     for page in pages:
         for upload in page.get("Uploads", []):
-            if owns_key(job, upload["Key"]) and _started_by_job(upload, job):
+            if upload["Key"] in keys and _started_by_job(upload, job):
                 yield OpenUpload(upload["Key"], upload["UploadId"])
 
 

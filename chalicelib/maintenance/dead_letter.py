@@ -14,8 +14,8 @@ from typing import Any
 from chalicelib.errors import ErrorCode, Invalid
 from chalicelib.http import parse
 from chalicelib.jobs.model import CreateJobRequest, JobStatus, UploadJob, new_job_document
+from chalicelib.jobs.recovery import lease_not_live
 from chalicelib.maintenance.context import MaintenanceServices
-from chalicelib.maintenance.rules import not_after
 from chalicelib.queue import QueueMessage, parse_message
 from chalicelib.realtime.events import JobEvent
 
@@ -77,7 +77,7 @@ def _fail(job: UploadJob, receive_count: int, services: MaintenanceServices) -> 
         sources=[JobStatus.WAITING, JobStatus.ACTIVE],
         reason=f"message dead-lettered after {receive_count} receives",
         actor=ACTOR,
-        condition={"leaseExpiresAt": not_after(store.now())},
+        condition=lease_not_live(store.now()),
         set_fields=_failure_fields(receive_count),
     )
     if failed is not None:

@@ -18,6 +18,7 @@ from enum import StrEnum
 from typing import Any
 
 from chalicelib.jobs.model import JobStatus, UploadJob, iso_z
+from chalicelib.jobs.recovery import lease_expired_at, lease_not_live
 
 NOT_CANCEL_REQUESTED = {"cancelRequested": {"$ne": True}}
 
@@ -66,7 +67,7 @@ def not_after(moment: datetime) -> dict[str, Any]:
 
 
 def _lease_live(job: UploadJob, now: datetime) -> bool:
-    return job.lease_expires_at is not None and job.lease_expires_at >= now
+    return not lease_expired_at(job.lease_expires_at, now)
 
 
 def _before(value: datetime | None, moment: datetime) -> bool:
@@ -108,11 +109,11 @@ def _diagnose_active(job: UploadJob, now: datetime) -> Diagnosis:
 
 
 def _cancel_requested(moment: Moment) -> dict[str, Any]:
-    return {"cancelRequested": True, "leaseExpiresAt": not_after(moment.now)}
+    return {"cancelRequested": True, **lease_not_live(moment.now)}
 
 
 def _lease_expired(moment: Moment) -> dict[str, Any]:
-    return {"leaseExpiresAt": not_after(moment.now), **NOT_CANCEL_REQUESTED}
+    return {**lease_not_live(moment.now), **NOT_CANCEL_REQUESTED}
 
 
 def _overdue_waiting(moment: Moment) -> dict[str, Any]:

@@ -6,29 +6,30 @@ import logging
 from typing import Any
 
 from chalicelib.jobs.model import ClearStatus
-from chalicelib.jobs.store import JobStore
 from chalicelib.maintenance.context import MaintenanceServices
+from chalicelib.maintenance.removal import clear_finished
 from chalicelib.maintenance.stuck import fix_stuck
 
 logger = logging.getLogger(__name__)
 
 
-def remove_expired_jobs(store: JobStore, retention_days: int) -> int:
-    """Delete finished jobs whose `finishedAt` is older than `retention_days` (0 keeps every job):
-    one `delete_many` on the (status, finishedAt) index.
+def remove_expired_jobs(services: MaintenanceServices, retention_days: int) -> int:
+    """Delete finished jobs whose `finishedAt` is older than `retention_days` (0 keeps every job),
+    found on the (status, finishedAt) index, each as DELETE does: a failed or cancelled job is
+    cleaned up first (maintenance/removal.py).
 
     A TTL index would do this on MongoDB, but mongomock never expires documents and changing
     JOB_RETENTION_DAYS would then need a `collMod`; the scheduled delete works on both.
     """
     if retention_days <= 0:
         return 0
-    return store.clear(ClearStatus.ALL, older_than_days=retention_days)
+    return clear_finished(services, ClearStatus.ALL, older_than_days=retention_days)
 
 
 def run_scheduled_maintenance(services: MaintenanceServices) -> dict[str, Any]:
     """What the schedule runs. Answers `{"fixStuck": {...}, "retention": {"deleted": n}}`."""
     fixed = fix_stuck(services)
-    deleted = remove_expired_jobs(services.store, services.settings.job_retention_days)
+    deleted = remove_expired_jobs(services, services.settings.job_retention_days)
     if deleted:
         logger.info(
             "retention removed %d finished jobs older than %d days", deleted, services.settings.job_retention_days

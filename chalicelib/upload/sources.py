@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from stat import S_ISLNK, S_ISREG
+from stat import S_ISDIR, S_ISLNK, S_ISREG
 from typing import Any, NoReturn, Protocol
 
 from botocore.exceptions import ClientError
@@ -208,6 +209,7 @@ class Sources:
 
     def __init__(self, root: Path, buckets: Sequence[str], s3: Any = None) -> None:
         self.root = Path(os.path.realpath(root))
+        self._given_root = Path(os.path.abspath(root))
         self.buckets = tuple(buckets)
         self.s3 = s3
 
@@ -251,32 +253,44 @@ class Sources:
 
     def remove(self, ref: str) -> int:
         """Delete a source file or folder (cleanup with `removeSource`); returns how many files
-        went. Idempotent: a source already gone removes 0. Never removes SOURCE_ROOT itself."""
+        went. Idempotent: a source already gone removes 0. Never removes SOURCE_ROOT itself.
+
+        A local source is removed through directory descriptors opened from SOURCE_ROOT one name
+        at a time, never following a symlink: no check made earlier can be outwitted by a path
+        swapped afterwards, and nothing outside SOURCE_ROOT is ever touched. A symlink is removed
+        itself (never its target); a symlink on the way to the source refuses the removal.
+        """
         location = self.locate(ref)
         if location.path is None:
             return self._remove_s3(location)
-        path = location.path
-        if path == self.root:
+        names = self._names_below_root(ref)
+        if not names:
             raise _forbidden(ref, "it is SOURCE_ROOT itself")
-        if not os.path.lexists(path):
-            return 0
-        if not path.is_dir():
-            path.unlink()
-            return 1
-        removed = 0
-        for folder, dirs, files in os.walk(path, topdown=False):
-            for name in files:
-                os.unlink(os.path.join(folder, name))
-                removed += 1
-            for name in dirs:
-                child = os.path.join(folder, name)
-                # A symlinked folder is a link to remove, not a tree to walk into.
-                if os.path.islink(child):
-                    os.unlink(child)
-                else:
-                    os.rmdir(child)
-        os.rmdir(path)
-        return removed
+        parent = os.open(self.root, _DIRECTORY)  # the root was resolved once, when configured
+        try:
+            for name in names[:-1]:
+                child = _open_folder(name, parent)
+                if child is None:
+                    return 0
+                if child == _NOT_A_FOLDER:
+                    raise _forbidden(ref, f"{name!r} on its way is a symlink or a file, and cleanup never follows one")
+                os.close(parent)
+                parent = child
+            return _remove_entry(names[-1], parent)
+        finally:
+            os.close(parent)
+
+    def _names_below_root(self, ref: str) -> tuple[str, ...]:
+        """The path of `ref` below SOURCE_ROOT as written (`locate` already refused `..`)."""
+        path = PurePosixPath(ref)
+        if path.is_absolute():
+            for root in (self.root, self._given_root):
+                if path == PurePosixPath(root) or PurePosixPath(root) in path.parents:
+                    path = path.relative_to(root)
+                    break
+            else:
+                raise _forbidden(ref, "it is not written as a path under SOURCE_ROOT")
+        return tuple(name for name in path.parts if name not in ("", "."))
 
     # -- local ---------------------------------------------------------------------------------
 
@@ -356,6 +370,56 @@ class Sources:
             batch = [{"Key": object_key} for object_key in keys[start : start + 1000]]
             client.delete_objects(Bucket=bucket, Delete={"Objects": batch, "Quiet": True})
         return len(keys)
+
+
+# --- Removing local sources without following links ---------------------------------------------
+
+_DIRECTORY = os.O_RDONLY | os.O_DIRECTORY
+_NOT_A_FOLDER = -1
+
+
+def _open_folder(name: str, parent: int) -> int | None:
+    """A descriptor of the folder `name` in `parent`; `_NOT_A_FOLDER` for a file or a symlink
+    (O_NOFOLLOW: a link is never opened through), None when nothing has that name."""
+    try:
+        return os.open(name, _DIRECTORY | os.O_NOFOLLOW, dir_fd=parent)
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        if error.errno in (errno.ELOOP, errno.ENOTDIR):
+            return _NOT_A_FOLDER
+        raise
+
+
+def _remove_entry(name: str, parent: int) -> int:
+    """Remove `name` from the folder `parent`: a folder with everything in it, a file, or a
+    symlink itself. Returns the files removed (a link counts as a file unless it names a folder)."""
+    folder = _open_folder(name, parent)
+    if folder is None:
+        return 0
+    if folder == _NOT_A_FOLDER:
+        counts = not _names_a_folder(name, parent)
+        try:
+            os.unlink(name, dir_fd=parent)  # unlink never follows a link: the link itself goes
+        except FileNotFoundError:
+            return 0
+        return int(counts)
+    try:
+        with os.scandir(folder) as entries:
+            names = [entry.name for entry in entries]
+        removed = sum(_remove_entry(child, folder) for child in names)
+    finally:
+        os.close(folder)
+    os.rmdir(name, dir_fd=parent)
+    return removed
+
+
+def _names_a_folder(name: str, parent: int) -> bool:
+    """Whether a symlink points at a folder (only read, to count it as the old walk did)."""
+    try:
+        return S_ISDIR(os.stat(name, dir_fd=parent).st_mode)
+    except OSError:  # a dangling link
+        return False
 
 
 def _raise_walk_error(ref: str) -> Callable[[OSError], None]:

@@ -5,7 +5,7 @@ is guarded by `leaseOwner` (and status active), so a worker that lost its lease 
 
 Takeover: a message for an active job whose lease has expired means its worker died (Lambda
 timeout, crash) and SQS redelivered the message, which is the fast path to recovery, so the worker
-does what maintenance would do, atomically and guarded by `leaseExpiresAt < now`: back to waiting
+does what maintenance would do, atomically and guarded by the lease rule of `jobs.recovery`: back to waiting
 when attempts are left (then claims it like any waiting job), else failed `STALLED`. A live lease
 is left alone and the message acknowledged; maintenance recovers the job if that worker dies too.
 """
@@ -18,7 +18,7 @@ from datetime import timedelta
 from typing import Any
 
 from chalicelib.jobs.model import JobStatus, UploadJob
-from chalicelib.jobs.recovery import expired_lease, requeue_expired, stall_expired
+from chalicelib.jobs.recovery import expired_lease, lease_expired_at, requeue_expired, stall_expired
 from chalicelib.jobs.store import JobStore
 
 NOT_CANCELLED = {"cancelRequested": {"$ne": True}}
@@ -51,7 +51,7 @@ def claim(store: JobStore, job_id: str, owner: str, lease_seconds: int) -> Uploa
 
 
 def lease_expired(job: UploadJob, store: JobStore) -> bool:
-    return job.status == JobStatus.ACTIVE and (job.lease_expires_at is None or job.lease_expires_at < store.now())
+    return job.status == JobStatus.ACTIVE and lease_expired_at(job.lease_expires_at, store.now())
 
 
 def release_expired(store: JobStore, job: UploadJob, actor: str) -> UploadJob | None:

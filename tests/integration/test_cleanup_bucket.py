@@ -52,7 +52,8 @@ def test_cleanup_deletes_what_the_job_wrote_and_aborts_its_uploads_only(
         uploadedFiles=3,
         destinationPrefix=RENDITION,
         # index.m3u8 was skipped: identical bytes were already there, so it is not the job's to delete.
-        writtenKeys=[RENDITION + "seg000.ts", RENDITION + "seg001.ts"],
+        # lost.ts was recorded before its upload began (the worker announces every key first).
+        writtenKeys=[RENDITION + "seg000.ts", RENDITION + "seg001.ts", RENDITION + "lost.ts"],
         multipartUploads=[{"key": RENDITION + "big.ts", "uploadId": checkpointed, "parts": []}],
     )
 
@@ -100,6 +101,7 @@ def test_a_master_jobs_cleanup_never_touches_the_renditions_under_its_prefix(
         label=None,
         status="cancelled",
         destinationPrefix=hls,
+        writtenKeys=[hls + "master.m3u8"],  # recorded before its upload began
     )
 
     assert cleanup_job(job.job_id, KEEP, maintenance)["abortedUploads"] == 1
