@@ -241,7 +241,9 @@ class TransferListener(Protocol):
         """`key` is complete in the bucket; `skipped` when identical bytes were already there."""
 
     def multipart_started(self, checkpoint: MultipartCheckpoint) -> None:
-        """A multipart upload was created, or resumed (`checkpoint.parts` = parts already there)."""
+        """A multipart upload was created, or resumed (`checkpoint.parts` = parts already there).
+        Called before its first part is sent: a caller that must not lose the UploadId (a crash
+        would orphan the upload) records it here."""
 
     def part_done(self, key: str, upload_id: str, part_number: int, etag: str) -> None:
         """One part was uploaded."""

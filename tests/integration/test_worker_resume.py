@@ -207,3 +207,32 @@ def test_every_key_is_recorded_as_the_jobs_before_it_is_written(
     assert len(recorded_at_each_put) == len(files)
     assert all(segments - {playlist} <= recorded for recorded in recorded_at_each_put)
     assert playlist in recorded_at_each_put[-1]  # the playlist phase announces it before its PUT
+
+
+def test_a_crash_right_after_a_multipart_upload_starts_leaves_its_upload_id_on_the_job(
+    worker_services: Any, worker_job: Any, source_root: Path, s3: Any, bucket: str, count_s3_requests: Any
+) -> None:
+    """The new UploadId is on the job before its first part is sent (not at the next progress
+    interval): a worker dying then leaves an upload the next worker resumes, never an orphan."""
+    crashing = worker_services(progress_interval_ms=3_600_000, **MULTIPART)  # no progress write would
+    data = write_video(source_root, parts=3)
+    job = worker_job(crashing, jobType="upload-video-to-s3", sourcePath="movie.mp4")
+
+    def crash_at_first_part(**_: Any) -> None:
+        raise Crash
+
+    crashing.s3.meta.events.register("before-call.s3.UploadPart", crash_at_first_part)
+    with pytest.raises(Crash):
+        run(crashing, job.job_id)
+    stranded = crashing.store.get(job.job_id)
+    (open_upload,) = s3.list_multipart_uploads(Bucket=bucket)["Uploads"]
+    assert [upload["uploadId"] for upload in stranded.multipart_uploads] == [open_upload["UploadId"]]
+    expired = crashing.store.now() - timedelta(seconds=1)
+    crashing.store.collection.update_one({"jobId": job.job_id}, {"$set": {"leaseExpiresAt": expired}})
+
+    healthy = worker_services(**MULTIPART)
+    requests = count_s3_requests(healthy.s3)
+
+    assert run(healthy, job.job_id).action == Action.COMPLETED
+    assert requests["CreateMultipartUpload"] == 0 and video_bytes(s3, bucket) == data
+    assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
