@@ -29,7 +29,7 @@ def call_budget_seconds(lease_seconds: float) -> float:
     return lease_seconds * CALL_BUDGET_SHARE_OF_LEASE
 
 
-def mongo_client_options(lease_seconds: float) -> dict[str, int]:
+def mongo_client_options(lease_seconds: float) -> dict[str, Any]:
     """MongoClient keyword options: every operation ends within the call budget."""
     budget_ms = int(call_budget_seconds(lease_seconds) * 1000)
     return {
