@@ -14,6 +14,7 @@ from chalicelib.realtime.connections import ConnectionRegistry
 from chalicelib.realtime.events import LogNotifier, Notifier
 from chalicelib.realtime.senders import Sender
 from chalicelib.spaces import send_content_md5, spaces_client_config
+from chalicelib.timeouts import mongo_client_options, sqs_client_config
 
 if TYPE_CHECKING:
     from chalicelib.upload.engine import TransferEngine
@@ -50,7 +51,8 @@ class Services:
             if self.settings.mongodb_uri:
                 from pymongo import MongoClient
 
-                client: Any = MongoClient(self.settings.mongodb_uri, tz_aware=False, serverSelectionTimeoutMS=5000)
+                options = mongo_client_options(self.settings.lease_seconds)  # no call outlasts the lease
+                client: Any = MongoClient(self.settings.mongodb_uri, tz_aware=False, **options)
                 return client[self.settings.mongodb_db]
             from chalicelib.local.embedded_mongo import embedded_database
 
@@ -82,7 +84,7 @@ class Services:
 
     @cached_property
     def sqs(self) -> Any:
-        return self.boto_session.client("sqs")
+        return self.boto_session.client("sqs", config=sqs_client_config(self.settings.lease_seconds))
 
     @cached_property
     def queue(self) -> JobQueue:

@@ -23,9 +23,11 @@ may share one engine: each bounds its own in-flight units.
 - Resume: the destination folder is listed once per run (ListObjectsV2, no HEAD per file); a
   file whose size and ETag match is skipped. An interrupted multipart upload continues from its
   checkpoint: ListParts says which parts are there, only the others are sent.
-- Stop: `should_stop()` is asked before every file and every part. On a stop nothing new
-  starts, the requests in flight finish, then open multipart uploads are aborted (CANCEL) or
-  left open for the next attempt (SUSPEND).
+- Stop: `should_stop()` is asked before every file and every part, and every STOP_POLL_SECONDS
+  while the job thread waits for its units. On a stop nothing new starts, a unit that can stop
+  midway does (hashing a large source to compare it with the bucket's copy), the requests in
+  flight finish, then open multipart uploads are aborted (CANCEL) or left open for the next
+  attempt (SUSPEND).
 - Errors: classified into RetryableUploadError / PermanentUploadError; a permanent one aborts
   the run's open multipart uploads, a retryable one leaves them for the next attempt.
 
@@ -45,6 +47,7 @@ import logging
 import math
 import posixpath
 import queue
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -68,6 +71,9 @@ MIB = 1024 * 1024
 MIN_PART_SIZE = 5 * MIB  # S3's floor for every part but the last
 MAX_PART_SIZE = 5 * 1024 * MIB
 MAX_PARTS = 10_000
+# While its units run, the job thread asks `should_stop()` at least this often: a deadline or a
+# cancel is noticed even when no unit ends for a long time.
+STOP_POLL_SECONDS = 0.2
 
 
 # --- part arithmetic and ETags --------------------------------------------------------------------
@@ -114,10 +120,16 @@ def multipart_etag(part_digests: Sequence[bytes]) -> str:
     return f"{_md5(b''.join(part_digests)).hexdigest()}-{len(part_digests)}"
 
 
-def expected_etag(source: SourceFile, part_size: int, remote_etag: str) -> str | None:
+class UnitInterrupted(Exception):
+    """A unit of work stopped midway because its run is stopping."""
+
+
+def expected_etag(
+    source: SourceFile, part_size: int, remote_etag: str, interrupted: Callable[[], bool] = lambda: False
+) -> str | None:
     """The ETag `source` would have in the bucket, in the same form as `remote_etag` (single or
     multipart); None when the remote one has a part count our part size cannot give. Reads the
-    source a part at a time."""
+    source a part at a time, and raises UnitInterrupted as soon as `interrupted()` says so."""
     remote = _bare(remote_etag)
     parts = part_count(source.size, part_size)
     if "-" in remote and remote.rsplit("-", 1)[1] != str(parts):
@@ -125,6 +137,8 @@ def expected_etag(source: SourceFile, part_size: int, remote_etag: str) -> str |
     whole = _md5(b"")
     digests = []
     for number in range(1, parts + 1):
+        if interrupted():
+            raise UnitInterrupted(f"stopped hashing {source} at part {number} of {parts}")
         data = source.read(*part_range(number, source.size, part_size))
         whole.update(data)
         digests.append(_md5(data).digest())
@@ -241,7 +255,9 @@ class TransferListener(Protocol):
         """`key` is complete in the bucket; `skipped` when identical bytes were already there."""
 
     def multipart_started(self, checkpoint: MultipartCheckpoint) -> None:
-        """A multipart upload was created, or resumed (`checkpoint.parts` = parts already there)."""
+        """A multipart upload was created, or resumed (`checkpoint.parts` = parts already there).
+        Called before its first part is sent: a caller that must not lose the UploadId (a crash
+        would orphan the upload) records it here."""
 
     def part_done(self, key: str, upload_id: str, part_number: int, etag: str) -> None:
         """One part was uploaded."""
@@ -475,10 +491,11 @@ class TransferEngine:
         honoured (STOPPED). Raises RetryableUploadError / PermanentUploadError (or an unexpected
         exception) only after every request in flight has ended.
 
-        `should_stop` is called before every file and part: keep it cheap (cache a database
-        read for a second or so). `checkpoints` are multipart uploads a previous attempt left
-        open; those of keys in `items` are resumed, the others are aborted on CANCEL or on a
-        permanent error and returned in `open_uploads` otherwise.
+        `should_stop` is called before every file and part, and every STOP_POLL_SECONDS while the
+        run waits for its units: keep it cheap (cache a database read for a second or so).
+        `checkpoints` are multipart uploads a previous attempt left open; those of keys in
+        `items` are resumed, the others are aborted on CANCEL or on a permanent error and
+        returned in `open_uploads` otherwise.
         """
         if len({item.key for item in items}) != len(items):
             raise ValueError("upload() got the same key twice in one batch")
@@ -563,6 +580,7 @@ class _Run:
         self.existing: dict[str, tuple[int, str]] = {}
         self.open: dict[str, _Multipart] = {}
         self.events: queue.SimpleQueue[_Event] = queue.SimpleQueue()
+        self.halt = threading.Event()  # set once the run stops: units that can stop midway do
         self.in_flight = 0
         self.errors: list[BaseException] = []
         self.stop_mode: StopMode | None = None
@@ -572,7 +590,7 @@ class _Run:
     # -- the job thread --------------------------------------------------------------------
 
     def execute(self) -> UploadResult:
-        self.stop_mode = self.should_stop()
+        self._ask_stop()
         if self.stop_mode is None and self.pending:
             try:
                 self.existing = self.engine.list_existing(self.bucket, (i.key for i in self.pending))
@@ -585,10 +603,25 @@ class _Run:
                 self._schedule()
                 if self.in_flight == 0:
                     break
-                self._handle(self.events.get())
+                self._wait_for_unit()
             except Exception as error:  # should_stop or a listener failed: stop as for an upload error
                 self.errors.append(error)
         return self._finish()
+
+    def _ask_stop(self) -> None:
+        self.stop_mode = self.should_stop()
+        if self.stop_mode is not None:
+            self.halt.set()
+
+    def _wait_for_unit(self) -> None:
+        """Handle the next unit's end; while none ends, ask `should_stop()` every STOP_POLL_SECONDS."""
+        try:
+            event = self.events.get(timeout=STOP_POLL_SECONDS)
+        except queue.Empty:
+            if self.stop_mode is None:
+                self._ask_stop()
+            return
+        self._handle(event)
 
     def _announce_new_keys(self) -> None:
         new_keys = [item.key for item in self.pending if item.key not in self.existing]
@@ -607,7 +640,7 @@ class _Run:
             unit = self._next_unit()
             if unit is None:
                 return
-            self.stop_mode = self.should_stop()
+            self._ask_stop()
             if self.stop_mode is not None:
                 return
             self._submit(*unit)
@@ -646,7 +679,7 @@ class _Run:
             self.pending.popleft()
             item: UploadItem = subject
             subject = self.open[item.key] = _Multipart(item, self.checkpoints.pop(item.key, None))
-            work = partial(self._unit_begin, subject.item, subject.checkpoint)
+            work = partial(self._unit_begin, subject.item, subject.checkpoint, self.halt)
         else:
             self.pending.popleft()
             work = partial(self._unit_put, subject)
@@ -658,7 +691,9 @@ class _Run:
         self.in_flight -= 1
         if kind == _Kind.PART:
             subject.in_flight -= 1
-        if error is not None:
+        if isinstance(error, UnitInterrupted):
+            self._put_back(subject)
+        elif error is not None:
             key = subject.item.key if isinstance(subject, _Multipart) else subject.key
             self.errors.append(classify_error(error, bucket=self.bucket, key=key, operation=kind.value))
         elif kind == _Kind.PUT:
@@ -669,6 +704,13 @@ class _Run:
             self._on_part(subject, number, value)
         else:
             self._on_complete(subject)
+
+    def _put_back(self, upload: _Multipart) -> None:
+        """A begin unit that stopped midway: the file is still to do, its checkpoint still open."""
+        del self.open[upload.item.key]
+        self.pending.appendleft(upload.item)
+        if upload.checkpoint is not None:
+            self.checkpoints[upload.item.key] = upload.checkpoint
 
     def _on_put(self, item: UploadItem, skipped: bool) -> None:
         (self.skipped if skipped else self.written).append(item.key)
@@ -783,15 +825,16 @@ class _Run:
         )
         return False
 
-    def _unit_begin(self, item: UploadItem, checkpoint: MultipartCheckpoint | None) -> _Begun:
+    def _unit_begin(self, item: UploadItem, checkpoint: MultipartCheckpoint | None, halt: threading.Event) -> _Begun:
         """Skip the file if the bucket has it; else resume the checkpoint's upload if it is still
-        open and fits the file; else create a new one."""
+        open and fits the file; else create a new one. Comparing with the bucket's copy reads the
+        whole source: it stops (UnitInterrupted) as soon as the run halts."""
         usable = checkpoint if checkpoint is not None and checkpoint.size == item.size else None
         part_size = usable.part_size if usable else choose_part_size(item.size, self.config.part_size)
         remote = self.existing.get(item.key)
         if remote is not None and remote[0] == item.size:
             etag = remote[1]
-            if expected_etag(item.source, part_size, etag) == etag:
+            if expected_etag(item.source, part_size, etag, halt.is_set) == etag:
                 return _Begun(skipped=True, gone=self._drop(checkpoint))
         if usable is not None:
             found = self._listed_parts(item, usable)

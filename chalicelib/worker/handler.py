@@ -142,9 +142,8 @@ class JobTurn:
         )
         with supervisor:
             outcome = self._attempt(job, recorder, supervisor)
-        if supervisor.reason == StopReason.INFRASTRUCTURE:
-            assert supervisor.error is not None
-            raise supervisor.error
+        if supervisor.reason == StopReason.LEASE_LOST and supervisor.error is not None:
+            raise supervisor.error  # the lease could not be renewed: SQS delivers the message again
         finisher = Finisher(
             store=self._store,
             queue=self._services.queue,

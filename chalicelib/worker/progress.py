@@ -11,12 +11,15 @@ with `$max`: a new run that has not yet re-counted the skipped files never makes
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
 from chalicelib.upload.engine import MultipartCheckpoint
+
+logger = logging.getLogger(__name__)
 
 # The last percent belongs to completion: a job shows 100 only once it is completed.
 RUNNING_PROGRESS_CAP = 99
@@ -50,7 +53,8 @@ class ProgressRecorder:
         self._persist: Callable[[], object] | None = None
 
     def persist_with(self, write: Callable[[], object]) -> None:
-        """How to write pending updates at once (the supervisor's write); used before any PUT."""
+        """How to write pending updates at once (the supervisor's write): before any PUT, and when a
+        multipart upload starts."""
         self._persist = write
 
     # What the worker knows ---------------------------------------------------------------------
@@ -95,6 +99,18 @@ class ProgressRecorder:
             self._uploads_changed = self._counters_changed = False
             return update
 
+    def requeue(self, update: Mapping[str, Any]) -> None:
+        """`update` (from take_update) was not written: what it carried is pending again, under
+        anything newer (the checkpoints are rewritten whole from the current ones)."""
+        with self._lock:
+            fields = dict(update.get("$set", {}))
+            if fields.pop("multipartUploads", None) is not None:
+                self._uploads_changed = True
+            self._fields = {**fields, **self._fields}
+            written = update.get("$addToSet", {}).get("writtenKeys", {}).get("$each", [])
+            self._new_keys = [*written, *self._new_keys]
+            self._counters_changed = True
+
     # TransferListener --------------------------------------------------------------------------
 
     def will_write(self, keys: Sequence[str]) -> None:
@@ -119,9 +135,22 @@ class ProgressRecorder:
                 self._new_keys.append(key)
 
     def multipart_started(self, checkpoint: MultipartCheckpoint) -> None:
+        """A new UploadId is written at once, before its first part: a crash must not orphan it."""
         with self._lock:
+            known = self._uploads.get(checkpoint.key)
             self._uploads[checkpoint.key] = replace(checkpoint, parts=dict(checkpoint.parts))
             self._uploads_changed = True
+        if known is None or known.upload_id != checkpoint.upload_id:
+            self._write_now_or_next_tick()
+
+    def _write_now_or_next_tick(self) -> None:
+        """Write what is pending now; a failed write leaves it pending for the supervisor's retry."""
+        if self._persist is None:
+            return
+        try:
+            self._persist()
+        except Exception as exc:  # the supervisor retries, and stops the job if the lease cannot be proven
+            logger.warning("could not write a new multipart upload's checkpoint yet: %s", exc)
 
     def part_done(self, key: str, upload_id: str, part_number: int, etag: str) -> None:
         with self._lock:

@@ -10,7 +10,12 @@ Engine threads never touch MongoDB: they report to the ProgressRecorder (memory 
   the SQS message's visibility past the lease (so a redelivery after a crash finds it expired).
 
 A renewal that finds the job no longer ours (status or leaseOwner changed) stops the engine: we
-lost the job. A MongoDB failure stops the engine too, and is raised to the caller afterwards.
+lost the job. A tick that fails (MongoDB or SQS unreachable, a call that ran into its timeout,
+chalicelib/timeouts.py) is logged and tried again at the next tick; what it had to write stays
+pending. Once the lease can no longer be proven (LEASE_SECONDS since the start of the last
+renewal that succeeded, less one call budget) the engine stops as LEASE_LOST, from the job
+thread's own `should_stop()` too, so a supervisor stuck in a call cannot keep it uploading; the
+failure is then raised to the caller, so that SQS delivers the message again.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from chalicelib.jobs.model import JobStatus, UploadJob
 from chalicelib.jobs.store import JobStore
 from chalicelib.queue import JobQueue
 from chalicelib.realtime.events import JobEvent, Notifier
+from chalicelib.timeouts import call_budget_seconds
 from chalicelib.worker.lease import renew
 from chalicelib.worker.progress import ProgressRecorder
 
@@ -39,8 +45,7 @@ VISIBILITY_MARGIN_SECONDS = 15
 class StopReason(StrEnum):
     CANCEL = "cancel"  # cancelRequested: abort open multipart uploads, then cancelled
     DEADLINE = "deadline"  # Lambda time runs short: leave uploads open, continue in a new message
-    LEASE_LOST = "lease-lost"  # someone else holds the job now: touch nothing more
-    INFRASTRUCTURE = "infrastructure"  # MongoDB failed: stop, then raise so SQS redelivers
+    LEASE_LOST = "lease-lost"  # someone else holds the job now, or we cannot prove we do: touch nothing more
 
 
 class Supervisor:
@@ -73,6 +78,7 @@ class Supervisor:
         self._margin_ms = margin_ms
         self._receipt_handle = receipt_handle
         self._renew_every = lease_seconds / 3
+        self._proof_margin = call_budget_seconds(lease_seconds)
         self._reason: StopReason | None = None
         self._error: BaseException | None = None
         self._done = threading.Event()
@@ -81,14 +87,18 @@ class Supervisor:
         self._thread = threading.Thread(target=self._run, name=f"supervisor-{job.job_id}", daemon=True)
         started = time.monotonic()
         self._last_poll = self._last_write = self._last_visibility = started
+        self._lease_proven_until = started + lease_seconds  # the claim, written just before
         recorder.persist_with(self.write_progress)  # keys about to be written are recorded first
 
     # Engine side -----------------------------------------------------------------------------
 
     def should_stop(self) -> bool:
-        """Cheap enough for every file and part: flags, and the invocation's remaining time."""
-        if self._reason is None and self._remaining_ms() < self._margin_ms:
-            self.stop(StopReason.DEADLINE)
+        """Cheap enough for every file and part: flags, the lease's proof, the invocation's time."""
+        if self._reason is None:
+            if self._lease_unproven(time.monotonic()):
+                self.stop(StopReason.LEASE_LOST)
+            elif self._remaining_ms() < self._margin_ms:
+                self.stop(StopReason.DEADLINE)
         return self._reason is not None
 
     @property
@@ -97,7 +107,7 @@ class Supervisor:
 
     @property
     def error(self) -> BaseException | None:
-        """The infrastructure failure that stopped the job, if any."""
+        """The last failure of a supervision call since the lease was last proven, if any."""
         return self._error
 
     def stop(self, reason: StopReason) -> None:
@@ -126,8 +136,13 @@ class Supervisor:
             update = self._recorder.take_update(force=force)
             if update is None:
                 return None
-            job = renew(self._store, self._job.job_id, self._owner, self._lease_seconds, update)
-            self._last_write = time.monotonic()
+            started = time.monotonic()
+            try:
+                job = renew(self._store, self._job.job_id, self._owner, self._lease_seconds, update)
+            except BaseException:
+                self._recorder.requeue(update)  # not written: the next write carries it
+                raise
+            self._renewed(started, job)
         if job is None:
             self.stop(StopReason.LEASE_LOST)
             return None
@@ -141,11 +156,24 @@ class Supervisor:
         while not self._done.wait(TICK_SECONDS):
             try:
                 self._tick(time.monotonic())
-            except Exception as exc:  # MongoDB (or SQS) unreachable: stop, the caller raises it
-                logger.exception("job %s: supervision failed", self._job.job_id)
+            except Exception as exc:  # MongoDB or SQS unreachable, or a call timed out: next tick
+                if self._error is None:
+                    logger.exception("job %s: supervision failed; retrying", self._job.job_id)
                 self._error = exc
-                self.stop(StopReason.INFRASTRUCTURE)
-                return
+            if self._lease_unproven(time.monotonic()):
+                self.stop(StopReason.LEASE_LOST)
+
+    def _lease_unproven(self, now: float) -> bool:
+        """The last renewal that succeeded no longer proves the lease (less a call budget, so
+        requests in flight end before another worker could take the job over)."""
+        return now >= self._lease_proven_until - self._proof_margin
+
+    def _renewed(self, started: float, job: UploadJob | None) -> None:
+        """A renewal begun at `started` came back: the lease holds until `started` + LEASE_SECONDS."""
+        self._last_write = time.monotonic()
+        if job is not None:
+            self._lease_proven_until = max(self._lease_proven_until, started + self._lease_seconds)
+            self._error = None
 
     def _tick(self, now: float) -> None:
         if now - self._last_poll >= self._cancel_poll:
@@ -168,8 +196,9 @@ class Supervisor:
 
     def _renew_lease(self) -> None:
         with self._write_lock:
+            started = time.monotonic()
             job = renew(self._store, self._job.job_id, self._owner, self._lease_seconds)
-            self._last_write = time.monotonic()
+            self._renewed(started, job)
         if job is None:
             self.stop(StopReason.LEASE_LOST)
 

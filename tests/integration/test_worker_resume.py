@@ -207,3 +207,86 @@ def test_every_key_is_recorded_as_the_jobs_before_it_is_written(
     assert len(recorded_at_each_put) == len(files)
     assert all(segments - {playlist} <= recorded for recorded in recorded_at_each_put)
     assert playlist in recorded_at_each_put[-1]  # the playlist phase announces it before its PUT
+
+
+def test_a_crash_right_after_a_multipart_upload_starts_leaves_its_upload_id_on_the_job(
+    worker_services: Any, worker_job: Any, source_root: Path, s3: Any, bucket: str, count_s3_requests: Any
+) -> None:
+    """The new UploadId is on the job before its first part is sent (not at the next progress
+    interval): a worker dying then leaves an upload the next worker resumes, never an orphan."""
+    crashing = worker_services(progress_interval_ms=3_600_000, **MULTIPART)  # no progress write would
+    data = write_video(source_root, parts=3)
+    job = worker_job(crashing, jobType="upload-video-to-s3", sourcePath="movie.mp4")
+
+    def crash_at_first_part(**_: Any) -> None:
+        raise Crash
+
+    crashing.s3.meta.events.register("before-call.s3.UploadPart", crash_at_first_part)
+    with pytest.raises(Crash):
+        run(crashing, job.job_id)
+    stranded = crashing.store.get(job.job_id)
+    (open_upload,) = s3.list_multipart_uploads(Bucket=bucket)["Uploads"]
+    assert [upload["uploadId"] for upload in stranded.multipart_uploads] == [open_upload["UploadId"]]
+    expired = crashing.store.now() - timedelta(seconds=1)
+    crashing.store.collection.update_one({"jobId": job.job_id}, {"$set": {"leaseExpiresAt": expired}})
+
+    healthy = worker_services(**MULTIPART)
+    requests = count_s3_requests(healthy.s3)
+
+    assert run(healthy, job.job_id).action == Action.COMPLETED
+    assert requests["CreateMultipartUpload"] == 0 and video_bytes(s3, bucket) == data
+    assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+
+
+def test_a_deadline_while_hashing_a_large_source_continues_later_without_spending_an_attempt(
+    worker_services: Any, worker_job: Any, s3: Any, bucket: str, count_s3_requests: Any
+) -> None:
+    """Resume compares a large source with the bucket's copy by reading all of it: the deadline
+    stops that read midway (the job thread keeps asking while it waits), not after the whole file."""
+    staging = f"{bucket}-staging"
+    s3.create_bucket(Bucket=staging)
+    parts = 4
+    data = b"".join(bytes([n]) * (5 * MIB) for n in range(parts - 1)) + b"last part"
+    s3.put_object(Bucket=staging, Key="movie.mp4", Body=data)
+    same_bytes_already_there(s3, bucket, f"{FILM}/video/movie.mp4", data)
+    services = worker_services(source_buckets=[staging], **MULTIPART)
+    job = worker_job(services, jobType="upload-video-to-s3", sourcePath=f"s3://{staging}/movie.mp4")
+    requests = count_s3_requests(services.s3)
+    clock = {"remaining_ms": 900_000.0}
+    deadline_seen = threading.Event()
+
+    def remaining() -> float:
+        if clock["remaining_ms"] == 0:
+            deadline_seen.set()
+        return clock["remaining_ms"]
+
+    def deadline_during_first_read(**_: Any) -> None:
+        if requests["GetObject"] == 1:
+            clock["remaining_ms"] = 0  # the invocation's time runs out while the source is read
+            deadline_seen.wait(5)
+
+    services.s3.meta.events.register("before-call.s3.GetObject", deadline_during_first_read)
+
+    result = run(services, job.job_id, remaining)
+
+    continued = services.store.get(job.job_id)
+    assert (result.action, continued.status, continued.attempts) == (Action.CONTINUED, JobStatus.WAITING, 0)
+    assert requests["GetObject"] < parts  # the source was not read to its end
+    assert requests["CreateMultipartUpload"] == requests["UploadPart"] == 0
+
+    again = count_s3_requests(services.s3)
+    assert run(services, job.job_id).action == Action.COMPLETED
+    assert again["UploadPart"] == 0 and services.store.get(job.job_id).attempts == 1  # found identical
+
+
+def same_bytes_already_there(s3: Any, bucket: str, key: str, data: bytes) -> None:
+    """`data` at `key`, uploaded in 5 MiB parts (a multipart ETag), as an earlier job left it."""
+    upload_id = s3.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+    etags = [
+        s3.upload_part(
+            Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=n + 1, Body=data[n * 5 * MIB : (n + 1) * 5 * MIB]
+        )["ETag"]
+        for n in range(-(-len(data) // (5 * MIB)))
+    ]
+    parts = [{"PartNumber": n + 1, "ETag": etag} for n, etag in enumerate(etags)]
+    s3.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts})
