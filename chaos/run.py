@@ -106,6 +106,7 @@ class Board:
         self.seen: dict[str, set[str]] = defaultdict(set)
         self.events = 0
         self.reconnects = 0
+        self.malformed: list[str] = []
         self.lock = threading.Lock()
         self._cancel = cancel
         self.to_cancel: set[str] = set()
@@ -134,8 +135,13 @@ def listen(ws_url: str, token: str, board: Board, stop: threading.Event, ready: 
                 socket_.send(json.dumps({"action": "subscribe", "all": True}))
                 while not stop.is_set():
                     try:
-                        message = json.loads(socket_.recv(timeout=0.2))
+                        raw = socket_.recv(timeout=0.2)
                     except TimeoutError:
+                        continue
+                    try:
+                        message = json.loads(raw)
+                    except ValueError:  # not an event: counted, and the connection kept
+                        board.malformed.append(str(raw)[:200])
                         continue
                     if message.get("event") == "subscribed":
                         ready.set()
@@ -381,6 +387,7 @@ class Chaos:
             "worker_restarts": sum(int(worker["restarts"]) for worker in workers),
             "websocket_events": self.board.events,
             "websocket_reconnects": self.board.reconnects,
+            "websocket_malformed": len(self.board.malformed),
             "settle_seconds": round(settled, 1),
             "final_states": dict(sorted(Counter(str(doc.get("status")) for doc in final.values()).items())),
             "kinds": dict(sorted(Counter(str(job.kind) for job in jobs).items())),

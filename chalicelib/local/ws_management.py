@@ -64,7 +64,11 @@ def _handler_class(sender: Sender) -> type[BaseHTTPRequestHandler]:
         protocol_version = "HTTP/1.1"  # botocore keeps its connections open
 
         def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length)
+            if len(body) < length:  # the sender died mid-request (a killed worker): deliver nothing
+                self._answer(HTTPStatus.BAD_REQUEST, "BadRequestException", "the message ended early")
+                return
             connection_id = connection_id_of(self.path)
             if connection_id is None:
                 self._answer(HTTPStatus.NOT_FOUND, "NotFoundException", f"no route {self.path}")
