@@ -112,7 +112,9 @@ def duplicates(records: Iterable[Mapping[str, Any]]) -> tuple[list[str], int]:
     resent = 0
     for (key, part), writes in by_target.items():
         acknowledged = [w["done"] for w in writes if w["delivered"] and ok_2xx(w["status"])]
-        stored_unheard = [w["end"] for w in writes if w["forwarded"] and ok_2xx(w["upstreamStatus"]) and not w["delivered"]]
+        stored_unheard = [
+            w["end"] for w in writes if w["forwarded"] and ok_2xx(w["upstreamStatus"]) and not w["delivered"]
+        ]
         for write in writes:
             if any(done < write["arrival"] for done in acknowledged):
                 what = f"part {part} of {key}" if part else key

@@ -24,22 +24,30 @@ import threading
 import time
 import urllib.error
 from collections import Counter, defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from chalicelib.jobs.store import JOBS_COLLECTION
+from chalicelib.local.api_client import ApiClient
+from chalicelib.local.aws import free_port
 from chaos import invariants
 from chaos.faults import Duplicator, ProxyProcess, WorkerKiller, count_drops
 from chaos.s3proxy import load_records
 from chaos.system import SystemProcess, start_mongo_server
 from chaos.workload import CANCELLED_KINDS, ChaosJob, Mix, Workload
-from chalicelib.jobs.store import JOBS_COLLECTION
-from chalicelib.local.api_client import ApiClient
-from chalicelib.local.aws import free_port
 
 logger = logging.getLogger("chaos")
 
-FAILURE_KEYS = ("lost", "duplicated", "corrupted", "not_final", "open_multipart", "published_early", "missed_final_event")
+FAILURE_KEYS = (
+    "lost",
+    "duplicated",
+    "corrupted",
+    "not_final",
+    "open_multipart",
+    "published_early",
+    "missed_final_event",
+)
 FAULT_KEYS = ("worker_kills", "duplicate_deliveries", "s3_faults", "mongo_drops")
 QUEUES = ("upload-hls-to-s3", "upload-master-playlist")
 FINISHED = ("completed", "failed", "cancelled")

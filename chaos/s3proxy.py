@@ -60,11 +60,11 @@ class Record:
     bucket: str
     key: str
     op: str
-    partNumber: int | None  # noqa: N815 - S3's own parameter names
-    uploadId: str | None  # noqa: N815
+    partNumber: int | None
+    uploadId: str | None
     fault: str | None = None
     forwarded: bool = False
-    upstreamStatus: int = 0  # noqa: N815
+    upstreamStatus: int = 0
     status: int = 0
     delivered: bool = False
     bytes: int = 0
@@ -107,7 +107,7 @@ def parse_target(target: str) -> tuple[str, str, dict[str, str]]:
     parsed = urllib.parse.urlsplit(target)
     path = urllib.parse.unquote(parsed.path).lstrip("/")
     bucket, _, key = path.partition("/")
-    query = {k: v for k, v in urllib.parse.parse_qsl(parsed.query, keep_blank_values=True)}
+    query = dict(urllib.parse.parse_qsl(parsed.query, keep_blank_values=True))
     return bucket, key, query
 
 

@@ -93,7 +93,7 @@ def md5_of(path: Path) -> str:
 
 
 def resource_id(rng: random.Random) -> str:
-    return "%024x" % rng.getrandbits(96)
+    return f"{rng.getrandbits(96):024x}"
 
 
 class Workload:
@@ -147,7 +147,9 @@ class Workload:
         objects = {f"{prefix}/{path.name}": md5_of(path) for path in sorted(folder.iterdir())}
         playlist = f"{prefix}/index.m3u8"
         segments_keys = tuple(key for key in objects if key != playlist)
-        expected = (Expected("cancelled"), Expected("completed")) if kind == Kind.CANCEL_HLS else (Expected("completed"),)
+        expected = (
+            (Expected("cancelled"), Expected("completed")) if kind == Kind.CANCEL_HLS else (Expected("completed"),)
+        )
         job = ChaosJob(job_id, kind, body, expected, objects, {playlist: segments_keys})
         self.jobs.append(job)
         return playlist, job
@@ -181,7 +183,12 @@ class Workload:
         references = (*playlists, vtt_key, vtt_playlist_key)
         self.jobs.append(
             ChaosJob(
-                job_id, Kind.MASTER, body, (Expected("completed"),), {master_key: md5_of(master)}, {master_key: references}
+                job_id,
+                Kind.MASTER,
+                body,
+                (Expected("completed"),),
+                {master_key: md5_of(master)},
+                {master_key: references},
             )
         )
 
@@ -192,7 +199,9 @@ class Workload:
         job_id, body = self._common(kind, rid, "video")
         body.update(jobType="upload-video-to-s3", sourcePath=self.rel(path), filename="feature.mp4")
         objects = {f"films/{rid}/video/feature.mp4": md5_of(path)}
-        expected = (Expected("cancelled"), Expected("completed")) if kind == Kind.CANCEL_VIDEO else (Expected("completed"),)
+        expected = (
+            (Expected("cancelled"), Expected("completed")) if kind == Kind.CANCEL_VIDEO else (Expected("completed"),)
+        )
         self.jobs.append(ChaosJob(job_id, kind, body, expected, objects))
 
     def missing_source(self) -> None:

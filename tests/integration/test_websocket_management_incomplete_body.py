@@ -38,9 +38,7 @@ def test_a_body_shorter_than_its_content_length_is_refused_not_delivered() -> No
     api.start("127.0.0.1")
     try:
         whole = b'{"event":"JobCompleted","jobId":"j1"}'
-        head = (
-            f"POST /@connections/c1 HTTP/1.1\r\nHost: x\r\nContent-Length: {len(whole)}\r\n\r\n".encode()
-        )
+        head = f"POST /@connections/c1 HTTP/1.1\r\nHost: x\r\nContent-Length: {len(whole)}\r\n\r\n".encode()
         answer = post_raw(api.url, head, whole[:10])
         time.sleep(0.2)  # a delivery would have happened by now
         assert sender.sent == []

@@ -20,7 +20,9 @@ def job(job_id: str = "j1", **fields: Any) -> ChaosJob:
     return ChaosJob(job_id, **defaults)
 
 
-def put(seq: int, key: str, *, arrival: int, op: str = "PutObject", part: int | None = None, **fields: Any) -> dict[str, Any]:
+def put(
+    seq: int, key: str, *, arrival: int, op: str = "PutObject", part: int | None = None, **fields: Any
+) -> dict[str, Any]:
     """A request as the fault proxy records it; by default stored and acknowledged in order."""
     record = {
         "seq": seq, "op": op, "key": key, "partNumber": part, "fault": None, "forwarded": True,
@@ -98,7 +100,9 @@ def test_a_playlist_stored_before_one_of_its_segments_was_is_published_early() -
         put(1, "a/index.m3u8", arrival=0, forwarded=False, upstreamStatus=0, status=500),
         *in_order,
     ]
-    assert invariants.published_early([job()], early) == ["j1: a/index.m3u8 stored before 1 of its references (a/seg1.ts)"]
+    assert invariants.published_early([job()], early) == [
+        "j1: a/index.m3u8 stored before 1 of its references (a/seg1.ts)"
+    ]
     assert invariants.published_early([job()], in_order) == []
     assert invariants.published_early([job()], refused_then_ok) == []
 
