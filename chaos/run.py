@@ -68,7 +68,8 @@ class ChaosConfig:
     duplicate_within: float = 20.0  # seconds after the first send
     in_flight: int = 40  # unfinished jobs at most: the queue stays short, faults hit running jobs
     workers: int = 4  # worker processes per upload queue
-    chaos_seconds: float = 480.0  # the fault phase's limit
+    chaos_seconds: float = 600.0  # the fault phase's limit, once every job is submitted
+    settle_limit_seconds: float = 600.0  # the calm phase's limit
     video_mib: tuple[int, int] = (40, 80)
     settings: dict[str, str] = field(
         default_factory=lambda: {
@@ -77,7 +78,7 @@ class ChaosConfig:
             "LOCAL_SCHEDULE_SECONDS": "10",  # fix-stuck every 10 s
             "MAX_ATTEMPTS": "10",
             "MASTER_RECHECK_SECONDS": "3",
-            "PROGRESS_INTERVAL_MS": "500",
+            "PROGRESS_INTERVAL_MS": "1000",
         }
     )
     visibility_seconds: int = 15  # short: a message held by a killed worker comes back soon
@@ -298,11 +299,10 @@ class Chaos:
         for proxy in (self.s3_proxy, self.mongo_proxy):
             proxy.faults(True)
         self.killer.periodic.start()
-        chaos_ends = time.monotonic() + config.chaos_seconds
         submitted: list[str] = []
         duplicate_rng = random.Random(config.seed + 5)
         for job in jobs:
-            while len(submitted) - len(self.final) >= config.in_flight and time.monotonic() < chaos_ends:
+            while len(submitted) - len(self.final) >= config.in_flight:
                 time.sleep(0.5)
                 self.refresh_final()
             if job.kind in CANCELLED_KINDS:
@@ -313,6 +313,7 @@ class Chaos:
             if duplicate_rng.random() < config.duplicate_share:
                 self.duplicator.schedule(job.job_id, job.queue)
         logger.info("%d jobs submitted at %.0f s", len(submitted), self.elapsed())
+        chaos_ends = time.monotonic() + config.chaos_seconds
         while len(self.final) < len(jobs) and time.monotonic() < chaos_ends:
             time.sleep(1)
             self.refresh_final()
@@ -322,12 +323,24 @@ class Chaos:
             proxy.faults(False)
         calm = time.monotonic()
         logger.info("faults stopped at %.0f s; %d of %d jobs final", self.elapsed(), len(self.final), len(jobs))
-        while len(self.final) < len(jobs) and time.monotonic() - calm < config.settle_seconds:
-            time.sleep(1)
-            self.refresh_final()
+        self.settle(len(jobs))
         settled = time.monotonic() - calm
         self._wait_for_final_events(jobs)
         return settled
+
+    def settle(self, count: int) -> None:
+        """Wait until every job is final, or no job became final for the fix-stuck period (the
+        ones left are stuck: nothing will move them), or the settle phase's limit is reached."""
+        config = self.config
+        limit = time.monotonic() + config.settle_limit_seconds
+        last_change, finals = time.monotonic(), len(self.final)
+        while len(self.final) < count and time.monotonic() < limit:
+            if time.monotonic() - last_change > config.settle_seconds:
+                return
+            time.sleep(1)
+            self.refresh_final()
+            if len(self.final) != finals:
+                last_change, finals = time.monotonic(), len(self.final)
 
     def _wait_for_final_events(self, jobs: list[ChaosJob], seconds: float = 10) -> None:
         deadline = time.monotonic() + seconds
@@ -441,6 +454,32 @@ def print_results(results: dict[str, Any]) -> None:
             print(f"  {key}: {example}")
 
 
+MEANINGS = {
+    "jobs": "jobs run (renditions, subtitles, masters, multipart videos, designed failures, cancels)",
+    "worker_kills": "worker processes SIGKILLed (and restarted by the runtime)",
+    "duplicate_deliveries": "job messages sent to SQS a second time",
+    "s3_faults": "S3 requests given a fault (503 SlowDown, 500, reset mid-body, slow)",
+    "mongo_drops": "MongoDB connections reset by the proxy",
+    "resent_in_flight": "PUTs stored by S3 whose answer never arrived, sent again (legitimate)",
+    "lost": "objects of completed jobs missing from the bucket",
+    "duplicated": "files or parts PUT again after S3 had acknowledged them",
+    "corrupted": "objects whose MD5 differs from their source's",
+    "not_final": "jobs not in their expected final state after the fix-stuck period",
+    "open_multipart": "multipart uploads left open for a finished job",
+    "published_early": "playlists stored before a file they reference",
+    "missed_final_event": "final events the all-subscribed WebSocket client did not receive",
+    "settle_seconds": "seconds from the end of the faults to every job final",
+    "seconds": "seconds, the whole run",
+}
+
+
+def markdown_table(results: dict[str, Any]) -> str:
+    """The README's table of one run's results."""
+    lines = [f"Seed {results['seed']}.", "", "| figure | value | meaning |", "|---|---:|---|"]
+    lines += [f"| `{key}` | {results[key]} | {meaning} |" for key, meaning in MEANINGS.items()]
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--jobs", type=int, default=int(os.environ.get("CHAOS_JOBS") or 500))
@@ -448,7 +487,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--results", type=Path, default=None, help="default chaos/results.json (.local/chaos/ below 100 jobs)"
     )
+    parser.add_argument("--markdown", action="store_true", help="print the README table of chaos/results.json")
     args = parser.parse_args(argv)
+    if args.markdown:
+        print(markdown_table(json.loads((args.results or RESULTS).read_text())))
+        return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     logging.getLogger("botocore").setLevel(logging.WARNING)
     print(f"Chaos run: seed {args.seed} (python -m chaos.run --seed {args.seed} plays it again)", flush=True)
