@@ -10,7 +10,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from chaos.run import FAILURE_KEYS, ChaosConfig, run_chaos
+
+pytestmark = pytest.mark.slow  # the whole system, about a minute and a half
 
 SEED = 20261203  # a failure names its seed; `python -m chaos.run --jobs 30 --seed N` plays it again
 
