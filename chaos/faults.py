@@ -24,12 +24,13 @@ logger = logging.getLogger(__name__)
 class ProxyProcess:
     """`python -m chaos.s3proxy` or `chaos.tcpproxy` as a child; `faults(False)` calms it."""
 
-    def __init__(self, module: str, args: list[str], stderr: IO[bytes] | int = subprocess.DEVNULL) -> None:
+    def __init__(self, module: str, args: list[str], stderr: Path | None = None) -> None:
+        self._stderr: IO[bytes] | None = stderr.open("wb") if stderr else None
         self.process = subprocess.Popen(
             [sys.executable, "-m", module, *args],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            stderr=stderr,
+            stderr=self._stderr or subprocess.DEVNULL,
         )
         assert self.process.stdout is not None
         line = self.process.stdout.readline()
@@ -51,6 +52,8 @@ class ProxyProcess:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+        if self._stderr is not None:
+            self._stderr.close()
 
 
 def count_drops(stderr_path: Path) -> int:

@@ -204,7 +204,7 @@ class Chaos:
             "chaos.tcpproxy",
             ["--upstream-port", str(mongo_port), "--seed", str(config.seed + 1), "--mean-seconds",
              str(config.mongo_drop_every), "--calm"],
-            stderr=self.drops_path.open("wb"),
+            stderr=self.drops_path,
         )  # fmt: skip
         self._stoppers.append(self.mongo_proxy.stop)
         self.s3_proxy = ProxyProcess(
@@ -288,8 +288,13 @@ class Chaos:
             self.final[document["jobId"]] = document
 
     def cancel(self, job_id: str) -> None:
-        answer = call(self.api, "POST", f"/upload-jobs/{job_id}/cancel") if job_id else None
-        self.cancel_answers[job_id] = "requested" if answer else "?"
+        """Cancel a job that has started uploading (its first uploadProgress came)."""
+        try:
+            job = call(self.api, "POST", f"/upload-jobs/{job_id}/cancel")
+        except RuntimeError as exc:  # 409: it finished first
+            self.cancel_answers[job_id] = "too late" if " answered 409" in str(exc) else "error"
+            return
+        self.cancel_answers[job_id] = "while active" if job["status"] == "active" else str(job["status"])
 
     def run(self, jobs: list[ChaosJob]) -> float:
         """Submit every job with the faults on; returns the seconds from calm to all final."""
@@ -410,6 +415,7 @@ class Chaos:
             "websocket_reconnects": self.board.reconnects,
             "websocket_malformed": len(self.board.malformed),
             "settle_seconds": round(settled, 1),
+            "cancels": dict(sorted(Counter(self.cancel_answers.values()).items())),
             "final_states": dict(sorted(Counter(str(doc.get("status")) for doc in final.values()).items())),
             "kinds": dict(sorted(Counter(str(job.kind) for job in jobs).items())),
             "examples": {key: value for key, value in findings.examples.items() if value},

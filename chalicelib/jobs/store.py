@@ -47,6 +47,7 @@ MAINTENANCE_INDEXES = (
 # are refused; it lapses on its own should the cleanup die.
 CLEANUP_CLAIM_FIELDS = ("cleanupOwner", "cleanupUntil")
 STATUSES = tuple(s.value for s in JobStatus)
+LOST_ANSWER_READS = 3  # reads of a job whose state change lost its answer, before giving up
 
 
 def _values(statuses: Iterable[JobStatus | str]) -> list[str]:
@@ -91,6 +92,11 @@ def list_query(filters: ListFilters) -> dict[str, Any]:
         pattern = {"$regex": re.escape(filters.q), "$options": "i"}
         query["$or"] = [{"resourceName": pattern}, {"filename": pattern}]
     return query
+
+
+def _naive(value: Any) -> Any:
+    """A datetime without its zone (pymongo reads them naive unless tz_aware), other values as they are."""
+    return value.replace(tzinfo=None) if isinstance(value, datetime) else value
 
 
 def percentile(values: list[float], fraction: float) -> float | None:
@@ -216,8 +222,12 @@ class JobStore:
     ) -> UploadJob | None:
         """Move one job to `target` if it is in one of `sources` (and matches `condition`).
 
+        A connection failure whose write was applied anyway (its answer lost) counts as applied.
+
         Returns the updated job, or None when the guard did not match: somebody else won.
         """
+        from pymongo.errors import ConnectionFailure  # mongomock raises pymongo's classes too
+
         allowed_sources = frozenset(sources) if sources is not None else states.sources_of(target)
         bad = [s for s in allowed_sources if not states.allowed(s, target)]
         if bad:
@@ -233,13 +243,40 @@ class JobStore:
         # One guarded update per possible source, so the history records the status really left.
         for source in _values(allowed_sources):
             update = {**base, "$push": states.history_push(source, target, at=now, reason=reason, actor=actor)}
-            document = self._jobs.find_one_and_update(
-                {"jobId": job_id, "status": source, **(condition or {})},
-                update,
-                return_document=RETURN_AFTER,
-            )
+            try:
+                document = self._jobs.find_one_and_update(
+                    {"jobId": job_id, "status": source, **(condition or {})},
+                    update,
+                    return_document=RETURN_AFTER,
+                )
+            except ConnectionFailure:
+                # The answer may be lost, not the write: see whether the job carries our change.
+                document = self._applied_despite_lost_answer(job_id, target, at=now, actor=actor)
+                if document is None:
+                    raise
             if document is not None:
                 return UploadJob.from_document(document)
+        return None
+
+    def _applied_despite_lost_answer(
+        self, job_id: str, target: JobStatus, *, at: datetime, actor: str
+    ) -> dict[str, Any] | None:
+        """The job, when it carries the history entry a transition pushed (this time, this actor,
+        this target): the write was applied and only its answer was lost (a server without
+        retryable writes, or a second blip in a row). None when it was not, or the job cannot be
+        read either: the caller's connection failure stands (a worker raises, SQS redelivers)."""
+        from pymongo.errors import ConnectionFailure
+
+        for _ in range(LOST_ANSWER_READS):
+            try:
+                current = self._jobs.find_one({"jobId": job_id})
+            except ConnectionFailure:
+                continue
+            history = (current or {}).get("history", [])
+            wanted = (at.replace(tzinfo=None), actor, target.value)
+            if any((_naive(e.get("at")), e.get("actor"), e.get("to")) == wanted for e in history):
+                return dict(current or {})
+            return None
         return None
 
     def update_fields(self, job_id: str, condition: Mapping[str, Any], update: Mapping[str, Any]) -> UploadJob | None:
