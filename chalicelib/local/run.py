@@ -9,8 +9,8 @@ import threading
 from types import FrameType
 
 from chalicelib.auth import issue_token
-from chalicelib.local.mongo_wire import WireServerUnavailable
 from chalicelib.errors import ConfigurationError
+from chalicelib.local.mongo_wire import WireServerUnavailable
 from chalicelib.local.runtime import LocalRuntime, RuntimeOptions
 
 

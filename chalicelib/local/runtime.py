@@ -28,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib.local.aws import create_bucket, create_queues, local_environment, start_moto_server, wait_for_port
+from chalicelib.local.mongo_wire import DEFAULT_PORT as DEFAULT_MONGO_PORT
+from chalicelib.local.mongo_wire import WireServer, start_wire_server
 from chalicelib.local.worker_process import (
     WorkerPool,
     WorkerProcess,
@@ -35,8 +37,6 @@ from chalicelib.local.worker_process import (
     require_shared_store,
     worker_environment,
 )
-from chalicelib.local.mongo_wire import DEFAULT_PORT as DEFAULT_MONGO_PORT
-from chalicelib.local.mongo_wire import WireServer, start_wire_server
 
 logger = logging.getLogger(__name__)
 
