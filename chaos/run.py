@@ -31,6 +31,7 @@ from typing import Any
 from chalicelib.jobs.store import JOBS_COLLECTION
 from chalicelib.local.api_client import ApiClient
 from chalicelib.local.aws import free_port
+from chalicelib.worker.supervisor import VISIBILITY_MARGIN_SECONDS
 from chaos import invariants
 from chaos.faults import Duplicator, ProxyProcess, WorkerKiller, count_drops
 from chaos.s3proxy import load_records
@@ -330,7 +331,9 @@ class Chaos:
         logger.info("faults stopped at %.0f s; %d of %d jobs final", self.elapsed(), len(self.final), len(jobs))
         self.settle(len(jobs))
         settled = time.monotonic() - calm
-        self._wait_for_final_events(jobs)
+        # A worker killed before its final event went out: its message comes back within a lease
+        # and the visibility margin, and the worker it reaches announces the job again.
+        self._wait_for_final_events(jobs, int(config.settings["LEASE_SECONDS"]) + VISIBILITY_MARGIN_SECONDS + 10)
         return settled
 
     def settle(self, count: int) -> None:
@@ -347,7 +350,7 @@ class Chaos:
             if len(self.final) != finals:
                 last_change, finals = time.monotonic(), len(self.final)
 
-    def _wait_for_final_events(self, jobs: list[ChaosJob], seconds: float = 10) -> None:
+    def _wait_for_final_events(self, jobs: list[ChaosJob], seconds: float) -> None:
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             with self.board.lock:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import timedelta
 
 from pymongo.errors import PyMongoError
 
@@ -27,10 +28,17 @@ from chalicelib.worker.plans import plan_job, public_url
 from chalicelib.worker.progress import ProgressRecorder
 from chalicelib.worker.results import Action, WorkerOptions, WorkerResult
 from chalicelib.worker.runner import Failed, MissingReferences, RunOutcome, Stopped, missing_keys, run_plan
-from chalicelib.worker.supervisor import StopReason, Supervisor
+from chalicelib.worker.supervisor import VISIBILITY_MARGIN_SECONDS, StopReason, Supervisor
 
 logger = logging.getLogger(__name__)
 
+FINAL_EVENTS = {
+    JobStatus.COMPLETED: JobEvent.COMPLETED,
+    JobStatus.FAILED: JobEvent.FAILED,
+    JobStatus.CANCELLED: JobEvent.CANCELLED,
+}
+# A dead worker's message comes back at most a lease and a margin after its last renewal.
+REANNOUNCE_LEASES = 2
 UNEXPECTED_REASON = "The upload stopped on an unexpected error; it will be tried again."
 
 
@@ -101,6 +109,7 @@ class JobTurn:
 
     def _acquire(self, job: UploadJob) -> UploadJob | WorkerResult:
         if job.is_finished:
+            self._announce_again_if_just_finished(job)
             return WorkerResult(Action.IGNORED, job.job_id, JobStatus(job.status), f"the job is {job.status}")
         if job.status == JobStatus.ACTIVE:
             if not lease.lease_expired(job, self._store):
@@ -121,6 +130,14 @@ class JobTurn:
         if current is not None and current.status == JobStatus.WAITING and current.cancel_requested:
             return cancel_waiting(self._store, self._services.notifier, self._engine, current, self._owner)
         return WorkerResult(Action.IGNORED, job.job_id, detail="another worker claimed the job first")
+
+    def _announce_again_if_just_finished(self, job: UploadJob) -> None:
+        """A message for a job that finished moments ago is most likely the redelivery of one whose
+        worker died between the final write and its event (killed, or frozen before the flush):
+        the final event goes again, so every subscriber gets it at least once (maybe twice)."""
+        window = timedelta(seconds=REANNOUNCE_LEASES * (self._settings.lease_seconds + VISIBILITY_MARGIN_SECONDS))
+        if job.finished_at is not None and self._store.now() - job.finished_at <= window:
+            self._services.notifier.publish(FINAL_EVENTS[JobStatus(job.status)], job)
 
     # The work ----------------------------------------------------------------------------------
 
