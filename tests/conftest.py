@@ -1,4 +1,8 @@
-"""Shared fixtures: moto's server in its own process (S3 and SQS over real HTTP), the embedded store."""
+"""Shared fixtures: moto's server in its own process (S3 and SQS over real HTTP), the store.
+
+The store is the embedded one (mongomock), a real MongoDB when MONGODB_URI is set, or with
+STORE_BACKEND=wire the local wire server (chalicelib/local/mongo_wire.py): one server process for
+the session, a fresh database per test, and only the tests that touch the store are collected."""
 
 from __future__ import annotations
 
@@ -18,11 +22,38 @@ from botocore.config import Config
 from chalicelib.jobs.store import JobStore
 from chalicelib.local.aws import free_port, wait_for_port
 from chalicelib.local.embedded_mongo import embedded_database
+from chalicelib.local.mongo_wire import WireServer, WireServerUnavailable, start_wire_server
 
 # Credentials for moto; set before any boto3 session exists.
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+STORE_BACKEND = os.environ.get("STORE_BACKEND", "embedded")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """STORE_BACKEND=wire runs the store suite: every test that uses the `database` fixture."""
+    if STORE_BACKEND != "wire":
+        return
+    deselected = [item for item in items if "database" not in getattr(item, "fixturenames", ())]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = [item for item in items if item not in deselected]
+
+
+@pytest.fixture(scope="session")
+def wire_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WireServer]:
+    """The MongoDB wire server in its own process for the session. A test that needs it fails
+    (never skips) with the one-line reason when it cannot start, e.g. no Python 3.13."""
+    server: WireServer | None = None
+    try:
+        server = start_wire_server(port=free_port(), log=tmp_path_factory.mktemp("mongo-wire") / "server.log")
+    except WireServerUnavailable as error:
+        reason = str(error)
+    if server is None:
+        pytest.fail(reason, pytrace=False)  # outside the except: the one line, not a chained traceback
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="session")
@@ -76,10 +107,13 @@ def bucket(s3: Any) -> str:
 
 
 @pytest.fixture
-def database() -> Any:
-    """A fresh database: real MongoDB when MONGODB_URI is set, else the embedded store."""
+def database(request: pytest.FixtureRequest) -> Any:
+    """A fresh database, dropped afterwards: real MongoDB when MONGODB_URI is set, the wire server
+    with STORE_BACKEND=wire, else the embedded store."""
     name = f"test_{uuid.uuid4().hex[:12]}"
     uri = os.environ.get("MONGODB_URI")
+    if not uri and STORE_BACKEND == "wire":
+        uri = request.getfixturevalue("wire_server").uri()
     if not uri:
         yield embedded_database(name)
         return

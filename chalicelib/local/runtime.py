@@ -244,8 +244,8 @@ class LocalRuntime:
 
     def start(self) -> None:
         options = self.options
+        self._start_mongo()  # first: without .venv-mongo, `make run` stops at once with the reason
         self._moto = start_moto_server(options.host, options.aws_port)
-        self._start_mongo()
         self._configure_environment()
         app = self._load_app()
         from chalicelib.config import get_settings

@@ -1,0 +1,90 @@
+"""The local MongoDB wire server is a real MongoDB for the store: worker processes racing to claim
+the same jobs through it win each job exactly once (the embedded store cannot even be shared)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pymongo import MongoClient
+
+from chalicelib.jobs.model import CreateJobRequest, new_job_document
+from chalicelib.jobs.store import JobStore
+from chalicelib.local.mongo_wire import WireServer
+
+ROOT = Path(__file__).resolve().parents[2]
+JOBS = 200
+PROCESSES = 4
+
+# One worker process: connect, wait for the common start time, try to claim every job, print its wins.
+CLAIMER = """
+import json, sys, time
+from pymongo import MongoClient
+from chalicelib.jobs.store import JobStore
+from chalicelib.worker.lease import claim
+uri, database, owner, start, count = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4]), int(sys.argv[5])
+store = JobStore(MongoClient(uri, tz_aware=False)[database])
+store.find("warm-up")
+time.sleep(max(0.0, start - time.time()))
+print(json.dumps([f"race-{n}" for n in range(count) if claim(store, f"race-{n}", owner, 120) is not None]))
+"""
+
+
+@pytest.fixture
+def wire_store(wire_server: WireServer) -> Iterator[JobStore]:
+    """A JobStore on a fresh database of the wire server, dropped afterwards."""
+    name = f"race_{uuid.uuid4().hex[:8]}"
+    client: MongoClient[dict[str, object]] = MongoClient(wire_server.uri(), tz_aware=False)
+    store = JobStore(client[name])
+    store.ensure_indexes()
+    yield store
+    client.drop_database(name)
+    client.close()
+
+
+def insert_waiting_job(store: JobStore, job_id: str) -> None:
+    request = CreateJobRequest.model_validate(
+        {
+            "jobId": job_id,
+            "jobType": "upload-hls-to-s3",
+            "resourceType": "film",
+            "resourceId": "64b7f0c2a1b2c3d4e5f60718",
+            "hlsDir": "films/x/720p",
+            "label": "720p",
+        }
+    )
+    store.insert(new_job_document(request, bucket="studio-media", max_attempts=5, now=store.now()))
+
+
+def test_worker_processes_racing_for_the_same_jobs_each_claim_a_job_once(
+    wire_server: WireServer, wire_store: JobStore
+) -> None:
+    for n in range(JOBS):
+        insert_waiting_job(wire_store, f"race-{n}")
+    database = wire_store.collection.database.name
+    start = time.time() + 3
+    claimers = [
+        subprocess.Popen(
+            [sys.executable, "-c", CLAIMER, wire_server.uri(), database, f"worker-{k}", str(start), str(JOBS)],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for k in range(PROCESSES)
+    ]
+    wins = [json.loads(claimer.communicate(timeout=120)[0]) for claimer in claimers]
+
+    assert all(claimer.returncode == 0 for claimer in claimers)
+    assert sum(len(won) for won in wins) == JOBS, [len(won) for won in wins]
+    assert {job for won in wins for job in won} == {f"race-{n}" for n in range(JOBS)}
+    assert sum(1 for won in wins if won) > 1, "one process won everything: the processes did not race"
+    documents = list(wire_store.collection.find({}, {"attempts": 1, "history": 1}))
+    assert len(documents) == JOBS
+    assert {d["attempts"] for d in documents} == {1}
+    assert all(sum(1 for h in d["history"] if h["to"] == "active") == 1 for d in documents)
