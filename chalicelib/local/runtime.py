@@ -306,10 +306,13 @@ class LocalRuntime:
 
     def _start_http(self, app: Any) -> None:
         from chalice.config import Config
-        from chalice.local import create_local_server
+        from chalice.local import LocalChalice, LocalDevServer, create_local_server
 
         config = Config.create(chalice_stage="local", app_name=app.app_name, chalice_app=app)
-        self._http = create_local_server(app, config, self.options.host, self.options.api_port)
+        if isinstance(app, LocalChalice):  # an earlier runtime of this process made it local (a second would loop)
+            self._http = LocalDevServer(app, config, self.options.host, self.options.api_port)
+        else:
+            self._http = create_local_server(app, config, self.options.host, self.options.api_port)
         if not self.options.log_requests:
             self._http.server.RequestHandlerClass = functools.partial(
                 _quiet_request_handler(), app_object=app, config=config

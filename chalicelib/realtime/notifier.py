@@ -9,15 +9,22 @@ parallel, so one slow or dead client delays nobody else. A connection that answe
 A Lambda may freeze as soon as its handler returns, with messages still queued: every invocation
 ends with `flush_all(timeout)` (the websocket blueprint registers it as a middleware), which waits
 until what was published has been delivered, or the timeout passes.
+
+The dispatcher survives what it handles: an event it cannot dispatch is logged and skipped, and a
+dispatcher thread that ended anyway is started again by the next publish or flush. The queue in front
+of it is bounded (`queue_limit` events): when it is full, the oldest queued uploadProgress is dropped
+to make room (counted in `dropped_progress`; the job's next progress or final event supersedes it).
+Every other event (JobQueued, JobCompleted, JobFailed, JobCancelled, JobDeleted) is never dropped: with
+no progress left to drop it goes in beyond the limit, so the queue grows only by one per job turn.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -31,6 +38,7 @@ from chalicelib.realtime.senders import ConnectionGone, Sender
 logger = logging.getLogger(__name__)
 
 SEND_WORKERS = 8
+QUEUE_LIMIT = 10_000  # events waiting for the dispatcher; about 1,000 jobs' worth of unthrottled progress
 T = TypeVar("T")
 
 
@@ -100,6 +108,47 @@ class _Flush:
 
 
 _STOP = object()
+
+
+class EventInbox:
+    """The dispatcher's queue: bounded for uploadProgress, never dropping any other item (see the module doc)."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = max(1, limit)
+        self._items: deque[object] = deque()
+        self._changed = threading.Condition()
+        self.dropped_progress = 0
+
+    def __len__(self) -> int:
+        with self._changed:
+            return len(self._items)
+
+    def put(self, item: object) -> None:
+        with self._changed:
+            if len(self._items) >= self._limit and not self._drop_oldest_progress() and _is_progress(item):
+                self.dropped_progress += 1  # every queued item matters more than this one
+                return
+            self._items.append(item)
+            self._changed.notify()
+
+    def get(self, timeout: float | None = None) -> object | None:
+        """The oldest item; None when `timeout` passed first."""
+        with self._changed:
+            if not self._changed.wait_for(lambda: self._items, timeout=timeout):
+                return None
+            return self._items.popleft()
+
+    def _drop_oldest_progress(self) -> bool:
+        for index, queued in enumerate(self._items):
+            if _is_progress(queued):
+                del self._items[index]
+                self.dropped_progress += 1
+                return True
+        return False
+
+
+def _is_progress(item: object) -> bool:
+    return isinstance(item, _Outgoing) and item.is_progress
 
 
 @dataclass
@@ -188,14 +237,21 @@ class WebSocketNotifier:
         progress_interval_ms: int,
         workers: int = SEND_WORKERS,
         clock: Callable[[], float] = time.monotonic,
+        queue_limit: int = QUEUE_LIMIT,
     ) -> None:
         self._connections = connections
         self._throttle: ProgressThrottle[_Outgoing] = ProgressThrottle(progress_interval_ms / 1000)
         self._lanes = DeliveryLanes(sender, self._forget_connection, workers)
         self._clock = clock
-        self._inbox: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._inbox = EventInbox(queue_limit)
         self._dispatcher: threading.Thread | None = None
         self._start_lock = threading.Lock()
+        self._closed = False
+
+    @property
+    def dropped_progress(self) -> int:
+        """uploadProgress events dropped because the queue was full."""
+        return self._inbox.dropped_progress
 
     def publish(self, event: JobEvent, job: UploadJob) -> None:
         try:
@@ -208,6 +264,7 @@ class WebSocketNotifier:
         """Send held-back progress now and wait until every lane is empty; False when `timeout` passed first."""
         if self._dispatcher is None:
             return True
+        self._ensure_started()  # a dead dispatcher would never answer the marker
         deadline = time.monotonic() + timeout
         marker = _Flush()
         self._inbox.put(marker)
@@ -217,6 +274,8 @@ class WebSocketNotifier:
 
     def close(self) -> None:
         """Stop the dispatcher and the send pool (tests, shutdown); undelivered messages are dropped."""
+        with self._start_lock:
+            self._closed = True
         if self._dispatcher is not None:
             self._inbox.put(_STOP)
             self._dispatcher.join(timeout=5)
@@ -224,37 +283,51 @@ class WebSocketNotifier:
         _notifiers.discard(self)
 
     def _ensure_started(self) -> None:
-        if self._dispatcher is not None:
-            return
+        """Start the dispatcher on first use, and again if the one before has ended (never after close)."""
+        dispatcher = self._dispatcher
+        if dispatcher is None or not dispatcher.is_alive():
+            self._start_dispatcher(replacing=dispatcher)
+
+    def _start_dispatcher(self, replacing: threading.Thread | None) -> None:
         with self._start_lock:
-            if self._dispatcher is None:
-                thread = threading.Thread(target=self._dispatch_forever, name="ws-dispatch", daemon=True)
-                thread.start()
-                self._dispatcher = thread
-                _notifiers.add(self)
+            if self._closed or self._dispatcher is not replacing:
+                return  # closed, or another caller has started one already
+            if replacing is not None:
+                logger.error("the WebSocket event dispatcher stopped; starting a new one")
+            thread = threading.Thread(target=self._dispatch_forever, name="ws-dispatch", daemon=True)
+            self._dispatcher = thread
+            thread.start()
+            _notifiers.add(self)
 
     def _dispatch_forever(self) -> None:
-        while True:
-            item = self._next_item()
-            for held in self._throttle.release_due(self._clock()):
+        stopped = False
+        try:
+            while not stopped:
+                item = self._next_item()
+                stopped = item is _STOP
+                try:
+                    self._dispatch(item)
+                except Exception:  # one event that cannot be dispatched must not end the dispatcher
+                    logger.exception("could not dispatch a WebSocket event; going on with the next")
+                finally:
+                    if isinstance(item, _Flush):
+                        item.done.set()
+        finally:
+            if not stopped:  # ended by what no handler catches: the queue still needs a dispatcher
+                self._start_dispatcher(replacing=threading.current_thread())
+
+    def _dispatch(self, item: object) -> None:
+        for held in self._throttle.release_due(self._clock()):
+            self._deliver(held)
+        if isinstance(item, _Flush):
+            for held in self._throttle.release_all(self._clock()):
                 self._deliver(held)
-            if item is _STOP:
-                return
-            if isinstance(item, _Flush):
-                for held in self._throttle.release_all(self._clock()):
-                    self._deliver(held)
-                item.done.set()
-            elif isinstance(item, _Outgoing):
-                self._route(item)
+        elif isinstance(item, _Outgoing):
+            self._route(item)
 
     def _next_item(self) -> object | None:
         due = self._throttle.next_due()
-        try:
-            if due is None:
-                return self._inbox.get()
-            return self._inbox.get(timeout=max(due - self._clock(), 0.0))
-        except queue.Empty:
-            return None
+        return self._inbox.get(None if due is None else max(due - self._clock(), 0.0))
 
     def _route(self, outgoing: _Outgoing) -> None:
         if not outgoing.is_progress:

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import time
 import urllib.request
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +47,14 @@ def alive(pid: int) -> bool:
     return bool(status) and not status.startswith("Z")
 
 
-def test_make_run_serves_the_api_and_uploads_then_stops_cleanly(tmp_path: Path) -> None:
+def command_line(pid: int) -> str:
+    return subprocess.run(["ps", "-o", "args=", "-p", str(pid)], capture_output=True, text=True).stdout
+
+
+@pytest.mark.parametrize("pollers", ["threads", "worker processes"])
+def test_make_run_serves_the_api_and_uploads_then_stops_cleanly(
+    tmp_path: Path, pollers: str, request: pytest.FixtureRequest
+) -> None:
     ports = {"API_PORT": free_port(), "WS_PORT": free_port(), "AWS_PORT": free_port()}
     sources = tmp_path / "sources"
     rendition = sources / "film" / "480p"
@@ -60,6 +68,13 @@ def test_make_run_serves_the_api_and_uploads_then_stops_cleanly(tmp_path: Path) 
     )
     env = {**os.environ, **{k: str(v) for k, v in ports.items()}, "SOURCE_ROOT": str(sources)}
     env.pop("MONGODB_URI", None)
+    if pollers == "worker processes":  # they need a MongoDB server every process reaches
+        env.update(
+            LOCAL_WORKER_PROCESSES="1",
+            LOCAL_WORKERS="2",
+            MONGODB_URI=request.getfixturevalue("wire_mongodb_uri"),
+            MONGODB_DB=f"make_run_{uuid.uuid4().hex[:12]}",
+        )
     process = subprocess.Popen(
         ["make", "--no-print-directory", "run"],
         cwd=ROOT,
@@ -103,6 +118,10 @@ def test_make_run_serves_the_api_and_uploads_then_stops_cleanly(tmp_path: Path) 
         assert job["uploadedFiles"] == 4
         wait_for_port("127.0.0.1", ports["WS_PORT"])
         children = children_of(process.pid)
+        workers = [
+            pid for child in children for pid in children_of(child) if "chalicelib.local.worker" in command_line(pid)
+        ]
+        assert len(workers) == (0 if pollers == "threads" else 6)  # 2 per upload queue, 1 per dead-letter queue
     finally:
         # As a terminal's job control or a supervisor does: the signal goes to the whole group.
         os.killpg(process.pid, signal.SIGTERM)
