@@ -441,7 +441,11 @@ const ACTIONS = {
   delete: {
     confirm: (job, title) => ({
       title: `Delete ${title}?`,
-      text: "The job's record and history go away. Uploaded files stay in the bucket.",
+      text:
+        job.status === "completed"
+          ? "The job's record and history go away. Its published files stay in the bucket."
+          : "The job is cleaned up first (its open uploads aborted, the files it alone wrote deleted), " +
+            "then its record and history go away. Files other jobs rely on stay.",
       confirmLabel: "Delete the job",
     }),
     async run(job, title) {
@@ -479,7 +483,9 @@ async function clearJobs(event) {
   const age = olderThanDays === null ? "" : ` older than ${olderThanDays} days`;
   const { confirmed } = await confirmAction({
     title: `Delete every ${which} job${age}?`,
-    text: "Their records and histories go away. Uploaded files stay in the bucket.",
+    text:
+      "Their records and histories go away. Failed and cancelled jobs are cleaned up first " +
+      "(the files each alone wrote are deleted); completed jobs' files stay in the bucket.",
     confirmLabel: "Delete the jobs",
   });
   if (!confirmed) return;

@@ -113,16 +113,19 @@ def clean(job: UploadJob, request: CleanupRequest, services: MaintenanceServices
         removed_files = _remove_sources(sources, refs)
     own = own_keys(job)
     relied = relied_on(store, job, own)
-    mine = [key for key in own if key not in relied]
+    # Read the record again: a completed job whose record was deleted while we looked had its
+    # keys handed over (dropped from ours) before it went, so a key it published is never taken.
+    still_listed = set(store.get(job.job_id).written_keys)
+    mine = [key for key in own if key not in relied and key in still_listed]
     # Aborting an upload by its own UploadId never touches another job's: every checkpointed one goes.
     uploads = [*checkpointed_uploads(job), *listed_uploads(s3, job, set(mine))]
     aborted = abort_uploads(s3, job.bucket_name, uploads)
     # writtenKeys also names keys announced just before a PUT that never happened: delete (and
     # count) only those the bucket holds.
     present = list_existing(s3, job.bucket_name, mine)
-    deleted = delete_keys(s3, job.bucket_name, [key for key in mine if key in present])
-    kept = tuple(key for key in mine if key in present and key not in set(deleted))
-    _record_cleanup(store, job, [key for key in own if key not in set(kept)])
+    deleted = set(delete_keys(s3, job.bucket_name, [key for key in mine if key in present]))
+    kept = tuple(key for key in mine if key in present and key not in deleted)
+    _record_cleanup(store, job, [key for key in own if key not in kept])
     if relied:
         logger.info("cleanup of %s left %d objects other jobs rely on", job.job_id, len(relied))
     logger.info("cleaned up %s: %d uploads aborted, %d objects deleted", job.job_id, aborted, len(deleted))

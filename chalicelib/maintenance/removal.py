@@ -15,7 +15,7 @@ import logging
 from chalicelib.errors import Conflict, NotFound
 from chalicelib.jobs import states
 from chalicelib.jobs.model import ClearStatus, JobStatus, UploadJob
-from chalicelib.maintenance.cleanup import KEEP_SOURCES, claimed, clean, holding, release
+from chalicelib.maintenance.cleanup import KEEP_SOURCES, claimed, clean, holding
 from chalicelib.maintenance.context import MaintenanceServices
 from chalicelib.maintenance.ownership import hand_over_published
 
@@ -61,8 +61,7 @@ def _delete_cleaned(job_id: str, services: MaintenanceServices) -> UploadJob:
     store = services.store
     with claimed(store, job_id) as job:
         cleaned = clean(job, KEEP_SOURCES, services)
-        if cleaned.kept:
-            release(store, job)
+        if cleaned.kept:  # leaving the block with an error releases the claim
             raise Conflict(
                 f"job {job_id} was not deleted: the bucket refused to delete {len(cleaned.kept)} of its objects; "
                 "it still lists them, so a later delete or cleanup can finish"

@@ -4,11 +4,14 @@ job relies on (a later job that skipped identical bytes records nothing), never 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import timedelta
 from typing import Any
 
-from chalicelib.jobs.model import JobStatus, utcnow
+from chalicelib.jobs.model import CleanupRequest, JobStatus, utcnow
+from chalicelib.jobs.store import JobStore
+from chalicelib.maintenance import cleanup_job, delete_finished_job
 from chalicelib.worker import Action, handle_message
 
 BASE = "/v1/studio/upload-jobs"
@@ -165,3 +168,23 @@ def _rendition_body(**fields: Any) -> dict[str, Any]:
         "label": "720p",
         **fields,
     }
+
+
+def test_a_completed_job_deleted_while_the_cleanup_looks_still_keeps_its_objects(
+    maintenance: Any, database: Any, make_job: Any, s3: Any, bucket: str
+) -> None:
+    """The completed job's record goes between the cleanup's two questions (writtenKeys, then
+    destinations): its hand-over has already dropped the key from the cleaned job's record."""
+    s3.put_object(Bucket=bucket, Key=RENDITION + "seg000.ts", Body=b"seg")
+    earlier = make_job(jobId="earlier", bucketName=bucket, status="failed", writtenKeys=[RENDITION + "seg000.ts"])
+    make_job(jobId="published", bucketName=bucket, status="completed", writtenKeys=[RENDITION + "index.m3u8"])
+
+    class DeletedMeanwhile(JobStore):
+        def jobs_writing_into(self, *args: Any, **kwargs: Any) -> Any:
+            delete_finished_job("published", maintenance)
+            return super().jobs_writing_into(*args, **kwargs)
+
+    racing = dataclasses.replace(maintenance, store=DeletedMeanwhile(database))
+
+    assert cleanup_job(earlier.job_id, CleanupRequest(), racing)["deletedObjects"] == 0
+    assert keys(s3, bucket) == {RENDITION + "seg000.ts"}
