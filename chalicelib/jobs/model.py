@@ -304,6 +304,8 @@ class UploadJob(CreateJobRequest):
     multipart_uploads: list[dict[str, Any]] = Field(default_factory=list)
     continuations: int = 0
     waiting_since: UtcDatetime | None = None
+    # Set with a state change whose SQS message is still to send (chalicelib/jobs/outbox.py).
+    send_pending_at: UtcDatetime | None = None
     cleaned_at: UtcDatetime | None = None
     # Cleanup with removeSource deleted the sources: the job can no longer be retried.
     source_removed: bool = False
@@ -320,6 +322,7 @@ class UploadJob(CreateJobRequest):
         "lease_expires_at",
         "heartbeat_at",
         "waiting_since",
+        "send_pending_at",
         "cleaned_at",
         "created_at",
         "updated_at",
@@ -339,7 +342,9 @@ class UploadJob(CreateJobRequest):
 
     def to_api(self) -> dict[str, Any]:
         """The job as the API and the WebSocket show it (camelCase, ISO times)."""
-        return self.model_dump(mode="json", by_alias=True, exclude={"written_keys", "multipart_uploads"})
+        return self.model_dump(
+            mode="json", by_alias=True, exclude={"written_keys", "multipart_uploads", "send_pending_at"}
+        )
 
     @property
     def is_finished(self) -> bool:

@@ -38,6 +38,7 @@ MAINTENANCE_INDEXES = (
     [("status", ASCENDING), ("nextAttemptAt", ASCENDING)],
     [("cancelRequested", ASCENDING), ("status", ASCENDING)],
     [("status", ASCENDING), ("finishedAt", ASCENDING)],
+    [("status", ASCENDING), ("sendPendingAt", ASCENDING)],
 )
 STATUSES = tuple(s.value for s in JobStatus)
 
@@ -270,6 +271,7 @@ class JobStore:
             "attempts": 0,
             "cancelRequested": False,
             "nextAttemptAt": now,
+            "sendPendingAt": now,  # the caller sends the message (chalicelib/jobs/outbox.py)
             "errorCode": None,
             "failedReason": None,
             "errorMessage": None,
