@@ -13,7 +13,6 @@ from typing import Any
 
 from chalicelib.errors import ErrorCode
 from chalicelib.jobs.model import JobStatus, UploadJob
-from chalicelib.jobs.outbox import pending_send
 from chalicelib.jobs.store import JobStore
 
 STALLED_REASON = "The worker uploading this job stopped answering and no attempts are left."
@@ -27,9 +26,7 @@ def expired_lease(job: UploadJob, now: datetime) -> dict[str, Any]:
 def requeue_expired(
     store: JobStore, job: UploadJob, *, actor: str, reason: str, condition: Mapping[str, Any]
 ) -> UploadJob | None:
-    """active → waiting, checkpoint kept, so the next worker resumes where the dead one stopped.
-    Its message is a pending send: the caller sends it (maintenance) or claims the job (a worker)."""
-    now = store.now()
+    """active → waiting, checkpoint kept, so the next worker resumes where the dead one stopped."""
     return store.transition(
         job.job_id,
         JobStatus.WAITING,
@@ -37,7 +34,7 @@ def requeue_expired(
         reason=reason,
         actor=actor,
         condition=condition,
-        set_fields={"nextAttemptAt": now, **pending_send(now)},
+        set_fields={"nextAttemptAt": store.now()},
     )
 
 

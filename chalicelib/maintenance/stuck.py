@@ -12,7 +12,6 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from chalicelib.jobs import outbox
 from chalicelib.jobs.model import JobStatus, UploadJob
 from chalicelib.jobs.recovery import requeue_expired, stall_expired
 from chalicelib.maintenance.bucket import abort_uploads, checkpointed_uploads
@@ -130,8 +129,7 @@ def _resend(services: MaintenanceServices, job: UploadJob, diagnosis: Diagnosis,
     store = services.store
     now = store.now()
     guard = {"status": JobStatus.WAITING.value, **OVERDUE_WAITING.guard(job, moment)}
-    fields = {"nextAttemptAt": now, "updatedAt": now, **outbox.pending_send(now)}
-    touched = store.update_fields(job.job_id, guard, {"$set": fields})
+    touched = store.update_fields(job.job_id, guard, {"$set": {"nextAttemptAt": now, "updatedAt": now}})
     if touched is not None:
         _send(services, touched)
     return touched
@@ -155,10 +153,10 @@ def _cancel(services: MaintenanceServices, job: UploadJob, diagnosis: Diagnosis,
 
 
 def _send(services: MaintenanceServices, job: UploadJob) -> None:
-    """If SQS fails, the job stays waiting with its send pending: a later sweep sends it."""
+    """If SQS fails, the job stays waiting with `nextAttemptAt` now: a later run re-sends it."""
     try:
-        outbox.send(services.store, services.queue, job)
+        services.queue.send(job.queue_name, job.job_id)
     except Exception:
-        logger.exception("could not re-send %s; its pending send will be retried", job.job_id)
+        logger.exception("could not re-send %s; a later maintenance run will", job.job_id)
         return
     services.notifier.publish(JobEvent.QUEUED, job)
