@@ -146,3 +146,23 @@ def test_a_message_that_comes_before_the_backoff_ends_is_put_back_without_spendi
     on_time = run(services, json.dumps({"v": 1, "jobId": job.job_id}))
 
     assert (on_time.action, services.store.get(job.job_id).attempts) == (Action.COMPLETED, 2)
+
+
+def test_a_healthy_create_sends_once_and_leaves_nothing_pending(
+    worker_services: Any, sqs: Any, settings: Any, maintenance: Any, database: Any
+) -> None:
+    api = worker_services()
+
+    job, created = service.create_job(
+        CreateJobRequest.model_validate(RENDITION),
+        store=api.store,
+        queue=api.queue,
+        notifier=api.notifier,
+        settings=api.settings,
+    )
+
+    assert created and api.store.get(job.job_id).send_pending_at is None
+    ahead = timedelta(seconds=settings.lease_seconds)
+    later = dataclasses.replace(maintenance, store=JobStore(database, clock=lambda: utcnow() + ahead))
+    assert run_scheduled_maintenance(later)["pendingSends"] == {"sent": 0}
+    assert [message["jobId"] for message in messages(sqs, settings.hls_queue_url)] == [job.job_id]
