@@ -1,6 +1,6 @@
 """The message that follows a state change, made crash-safe by an outbox kept on the job itself.
 
-A write that leaves a job waiting for a message (create, retry, back to waiting, requeue) sets
+A write that leaves a job waiting for a message (create, retry, a worker going back to waiting) sets
 `sendPendingAt` in that same write; the actor then sends the message and clears the field, guarded
 by the value it set (a newer pending send is left alone). An actor that dies or fails in between
 leaves the field set, and `send_pending` (run by every worker invocation and by the 5-minute
