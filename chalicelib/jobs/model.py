@@ -306,6 +306,8 @@ class UploadJob(CreateJobRequest):
     multipart_uploads: list[dict[str, Any]] = Field(default_factory=list)
     continuations: int = 0
     waiting_since: UtcDatetime | None = None
+    # Set with a state change whose SQS message is still to send (chalicelib/jobs/outbox.py).
+    send_pending_at: UtcDatetime | None = None
     cleaned_at: UtcDatetime | None = None
     # A cleanup's claim on the job (maintenance/cleanup.py): retry waits until it is released or lapses.
     cleanup_owner: str | None = None
@@ -325,6 +327,7 @@ class UploadJob(CreateJobRequest):
         "lease_expires_at",
         "heartbeat_at",
         "waiting_since",
+        "send_pending_at",
         "cleaned_at",
         "cleanup_until",
         "created_at",
@@ -346,7 +349,9 @@ class UploadJob(CreateJobRequest):
     def to_api(self) -> dict[str, Any]:
         """The job as the API and the WebSocket show it (camelCase, ISO times)."""
         return self.model_dump(
-            mode="json", by_alias=True, exclude={"written_keys", "multipart_uploads", "cleanup_owner", "cleanup_until"}
+            mode="json",
+            by_alias=True,
+            exclude={"written_keys", "multipart_uploads", "cleanup_owner", "cleanup_until", "send_pending_at"},
         )
 
     def cleanup_running(self, now: datetime) -> bool:

@@ -7,6 +7,7 @@ from typing import Any
 
 from chalicelib.config import Settings
 from chalicelib.errors import Invalid, UploadError
+from chalicelib.jobs import outbox
 from chalicelib.jobs.model import (
     ClearRequest,
     CreateJobRequest,
@@ -35,12 +36,13 @@ def check_sources(request: CreateJobRequest, settings: Settings) -> None:
         raise Invalid(f"bucketName: only {settings.spaces_bucket!r} is configured")
 
 
-def enqueue(job: UploadJob, queue: JobQueue, notifier: Notifier) -> None:
-    """Send the job's message. If SQS fails the job stays waiting and fix-stuck re-sends it."""
+def enqueue(job: UploadJob, store: JobStore, queue: JobQueue, notifier: Notifier) -> None:
+    """Send the job's message (its pending send). If SQS fails, or we die first, the send stays
+    pending and the next worker invocation or scheduled run sends it (chalicelib/jobs/outbox.py)."""
     try:
-        queue.send(job.queue_name, job.job_id)
+        outbox.send(store, queue, job)
     except Exception:
-        logger.exception("could not enqueue %s; maintenance will re-send it", job.job_id)
+        logger.exception("could not enqueue %s; its pending send will be retried", job.job_id)
         return
     notifier.publish(JobEvent.QUEUED, job)
 
@@ -50,18 +52,17 @@ def create_job(
 ) -> tuple[UploadJob, bool]:
     """Insert the job (waiting) and send its message; a repeated jobId returns the existing job."""
     check_sources(request, settings)
-    document = new_job_document(
-        request, bucket=settings.spaces_bucket, max_attempts=settings.max_attempts, now=store.now()
-    )
-    job, created = store.insert(document)
+    now = store.now()
+    document = new_job_document(request, bucket=settings.spaces_bucket, max_attempts=settings.max_attempts, now=now)
+    job, created = store.insert({**document, **outbox.pending_send(now)})
     if created:
-        enqueue(job, queue, notifier)
+        enqueue(job, store, queue, notifier)
     return job, created
 
 
 def retry_job(job_id: str, request: RetryRequest, *, store: JobStore, queue: JobQueue, notifier: Notifier) -> UploadJob:
     job = store.retry(job_id, client_id=request.client_id)
-    enqueue(job, queue, notifier)
+    enqueue(job, store, queue, notifier)
     return job
 
 

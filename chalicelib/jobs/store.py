@@ -42,6 +42,7 @@ MAINTENANCE_INDEXES = (
     # a multikey index over every job's recorded keys, and the folder each job writes into.
     [("writtenKeys", ASCENDING)],
     [("destinationPrefix", ASCENDING)],
+    [("status", ASCENDING), ("sendPendingAt", ASCENDING)],
 )
 # Cleanup's claim on a job (maintenance/cleanup.py): while it holds, retry and a second cleanup
 # are refused; it lapses on its own should the cleanup die.
@@ -314,6 +315,7 @@ class JobStore:
             "attempts": 0,
             "cancelRequested": False,
             "nextAttemptAt": now,
+            "sendPendingAt": now,  # the caller sends the message (chalicelib/jobs/outbox.py)
             "errorCode": None,
             "failedReason": None,
             "errorMessage": None,

@@ -4,7 +4,7 @@
 - `sync_job`, `fix_stuck`: recover jobs whose worker died, whose message was lost, or whose
   cancel nobody finished. The rules themselves are pure, in `rules.py`.
 - `handle_dead_letter`: a dead-lettered message fails its job `DEAD_LETTERED`.
-- `run_scheduled_maintenance`: the 5-minute schedule: fix-stuck, then retention.
+- `run_scheduled_maintenance`: the 5-minute schedule: fix-stuck, pending sends, then retention.
 - `delete_finished_job`, `clear_finished`: DELETE and clear, cleaning a failed or cancelled job
   up first and keeping a completed job's published objects out of every cleanup.
 """

@@ -1,10 +1,11 @@
-"""The scheduled run (every 5 minutes, SPEC 7): fix-stuck, then retention."""
+"""The scheduled run (every 5 minutes, SPEC 7): fix-stuck, pending sends, then retention."""
 
 from __future__ import annotations
 
 import logging
 from typing import Any
 
+from chalicelib.jobs import outbox
 from chalicelib.jobs.model import ClearStatus
 from chalicelib.maintenance.context import MaintenanceServices
 from chalicelib.maintenance.removal import clear_finished
@@ -27,11 +28,14 @@ def remove_expired_jobs(services: MaintenanceServices, retention_days: int) -> i
 
 
 def run_scheduled_maintenance(services: MaintenanceServices) -> dict[str, Any]:
-    """What the schedule runs. Answers `{"fixStuck": {...}, "retention": {"deleted": n}}`."""
+    """What the schedule runs. Answers `{"fixStuck": {...}, "pendingSends": {"sent": n},
+    "retention": {"deleted": n}}`."""
     fixed = fix_stuck(services)
+    grace = outbox.send_grace_seconds(services.settings.lease_seconds)
+    sent = outbox.send_pending(services.store, services.queue, grace_seconds=grace)
     deleted = remove_expired_jobs(services, services.settings.job_retention_days)
     if deleted:
         logger.info(
             "retention removed %d finished jobs older than %d days", deleted, services.settings.job_retention_days
         )
-    return {"fixStuck": fixed, "retention": {"deleted": deleted}}
+    return {"fixStuck": fixed, "pendingSends": {"sent": sent}, "retention": {"deleted": deleted}}

@@ -3,6 +3,7 @@
 `handle_message` is what the Lambda handlers and the local pollers call. It returns normally
 whenever the message should be deleted (including malformed messages and jobs with nothing to
 do); it raises only when SQS should deliver the message again: MongoDB or SQS unreachable.
+Every invocation first sends the messages other actors left pending (chalicelib/jobs/outbox.py).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from datetime import timedelta
 from pymongo.errors import PyMongoError
 
 from chalicelib.errors import ErrorCode, Invalid, PermanentUploadError, RetryableUploadError, UploadError
+from chalicelib.jobs import outbox
 from chalicelib.jobs.model import JobStatus, UploadJob
 from chalicelib.queue import parse_message
 from chalicelib.realtime.events import JobEvent
@@ -40,6 +42,7 @@ FINAL_EVENTS = {
 # A dead worker's message comes back at most a lease and a margin after its last renewal.
 REANNOUNCE_LEASES = 2
 UNEXPECTED_REASON = "The upload stopped on an unexpected error; it will be tried again."
+WORKER_SWEEP_LIMIT = 10  # pending sends one invocation takes on; the schedule takes any backlog
 
 
 def handle_message(
@@ -52,6 +55,7 @@ def handle_message(
     engine: TransferEngine | None = None,
 ) -> WorkerResult:
     """Handle one SQS body. Returns what was done; raises only to have SQS redeliver it."""
+    send_overdue_messages(services)
     try:
         message = parse_message(body)
     except Invalid as exc:
@@ -78,6 +82,16 @@ def handle_message(
         receipt_handle=receipt_handle,
     )
     return turn.take(job)
+
+
+def send_overdue_messages(services: Services) -> None:
+    """Send the messages whose senders died after their state change (best effort: the schedule
+    sweeps too, and a failure here must not stop this message's turn)."""
+    grace = outbox.send_grace_seconds(services.settings.lease_seconds)
+    try:
+        outbox.send_pending(services.store, services.queue, grace_seconds=grace, limit=WORKER_SWEEP_LIMIT)
+    except Exception:
+        logger.warning("could not sweep the pending sends", exc_info=True)
 
 
 class JobTurn:
@@ -129,6 +143,8 @@ class JobTurn:
         current = self._store.find(job.job_id)
         if current is not None and current.status == JobStatus.WAITING and current.cancel_requested:
             return cancel_waiting(self._store, self._services.notifier, self._engine, current, self._owner)
+        if current is not None and lease.not_due(current, self._store.now()):
+            return self._not_due(current)
         return WorkerResult(Action.IGNORED, job.job_id, detail="another worker claimed the job first")
 
     def _announce_again_if_just_finished(self, job: UploadJob) -> None:
@@ -138,6 +154,13 @@ class JobTurn:
         window = timedelta(seconds=REANNOUNCE_LEASES * (self._settings.lease_seconds + VISIBILITY_MARGIN_SECONDS))
         if job.finished_at is not None and self._store.now() - job.finished_at <= window:
             self._services.notifier.publish(FINAL_EVENTS[JobStatus(job.status)], job)
+
+    def _not_due(self, job: UploadJob) -> WorkerResult:
+        """A message that came before the job's backoff ended (a redelivery, a duplicate): sent
+        again for the rest of the delay, no attempt spent."""
+        delay = outbox.remaining_delay(job, self._store.now())
+        self._services.queue.send(job.queue_name, job.job_id, delay_seconds=delay)
+        return WorkerResult(Action.NOT_DUE, job.job_id, JobStatus.WAITING, f"due in {delay} s: re-sent with that delay")
 
     # The work ----------------------------------------------------------------------------------
 

@@ -8,20 +8,28 @@ timeout, crash) and SQS redelivered the message, which is the fast path to recov
 does what maintenance would do, atomically and guarded by the lease rule of `jobs.recovery`: back to waiting
 when attempts are left (then claims it like any waiting job), else failed `STALLED`. A live lease
 is left alone and the message acknowledged; maintenance recovers the job if that worker dies too.
+
+A claim takes only a job that is due (`nextAttemptAt` not after now): a redelivered or duplicate
+message must not skip a retry's backoff. The claim also ends the job's pending send: its message
+has done its work (chalicelib/jobs/outbox.py).
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib.jobs.model import JobStatus, UploadJob
+from chalicelib.jobs.outbox import SEND_PENDING
 from chalicelib.jobs.recovery import expired_lease, lease_expired_at, requeue_expired, stall_expired
 from chalicelib.jobs.store import JobStore
 
 NOT_CANCELLED = {"cancelRequested": {"$ne": True}}
+# A message may arrive this much before the job's nextAttemptAt and still claim it: the clocks of
+# the sender and the receiver differ by a little, and SQS's delays are whole seconds.
+CLAIM_EARLY_SECONDS = 1.0
 
 
 def new_owner(worker_id: str) -> str:
@@ -35,7 +43,8 @@ def owned(owner: str) -> dict[str, str]:
 
 
 def claim(store: JobStore, job_id: str, owner: str, lease_seconds: int) -> UploadJob | None:
-    """waiting → active with attempts + 1 and the lease taken; None when another actor won."""
+    """waiting and due → active with attempts + 1 and the lease taken; None when another actor
+    won or the job is not due yet (`not_due` tells which)."""
     now = store.now()
     return store.transition(
         job_id,
@@ -43,11 +52,22 @@ def claim(store: JobStore, job_id: str, owner: str, lease_seconds: int) -> Uploa
         sources=[JobStatus.WAITING],
         reason="claimed by a worker",
         actor=owner,
-        condition=NOT_CANCELLED,
+        condition={**NOT_CANCELLED, "nextAttemptAt": {"$not": {"$gt": due_by(now)}}},
         set_fields={"leaseOwner": owner, "leaseExpiresAt": now + timedelta(seconds=lease_seconds), "heartbeatAt": now},
         inc={"attempts": 1},
         minimum={"startedAt": now},
+        unset=(SEND_PENDING,),
     )
+
+
+def due_by(now: datetime) -> datetime:
+    """A job whose nextAttemptAt is not after this may be claimed now."""
+    return now + timedelta(seconds=CLAIM_EARLY_SECONDS)
+
+
+def not_due(job: UploadJob, now: datetime) -> bool:
+    """A waiting job whose next attempt (a retry's backoff, a master's re-check) is still ahead."""
+    return job.status == JobStatus.WAITING and job.next_attempt_at is not None and job.next_attempt_at > due_by(now)
 
 
 def lease_expired(job: UploadJob, store: JobStore) -> bool:

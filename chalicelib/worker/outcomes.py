@@ -3,6 +3,8 @@
 Every write here is guarded by the lease (`leaseOwner`): a worker that lost the job changes
 nothing and reports LEASE_LOST. Going back to waiting is also guarded by `cancelRequested` not
 being set, so a cancel that arrives during a retry or continuation is finished here, not lost.
+Going back to waiting records its message as a pending send in the same write, so a worker dying
+before the send leaves it to the outbox sweep (chalicelib/jobs/outbox.py), not to the overdue rule.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Any
 
 from chalicelib.config import Settings
 from chalicelib.errors import ErrorCode, PermanentUploadError, UploadError
-from chalicelib.jobs import states
+from chalicelib.jobs import outbox, states
 from chalicelib.jobs.model import JobStatus, UploadJob
 from chalicelib.jobs.store import JobStore
 from chalicelib.queue import JobQueue
@@ -190,7 +192,7 @@ class Finisher:
         )
         if job is None:
             return self._cancel_or_lost()
-        self._queue.send(job.queue_name, self._id, delay_seconds=delay)
+        outbox.send(self._store, self._queue, job, delay_seconds=delay)
         self._notifier.publish(JobEvent.QUEUED, job)
         return WorkerResult(Action.RETRY_SCHEDULED, self._id, JobStatus.WAITING, f"retry in {delay} s")
 
@@ -205,7 +207,7 @@ class Finisher:
         )
         if job is None:
             return self._cancel_or_lost()
-        self._queue.send(job.queue_name, self._id, continuation=True)
+        outbox.send(self._store, self._queue, job, continuation=True)
         self._notifier.publish(JobEvent.QUEUED, job)
         return WorkerResult(Action.CONTINUED, self._id, JobStatus.WAITING)
 
@@ -231,7 +233,7 @@ class Finisher:
         )
         if job is None:
             return self._cancel_or_lost()
-        self._queue.send(job.queue_name, self._id, delay_seconds=recheck)
+        outbox.send(self._store, self._queue, job, delay_seconds=recheck)
         return WorkerResult(Action.MASTER_WAITING, self._id, JobStatus.WAITING, f"re-check in {recheck} s")
 
     def cancel(self) -> WorkerResult:
@@ -267,7 +269,7 @@ class Finisher:
             reason=reason,
             actor=self._owner,
             condition=self._guard(allow_cancelled=False),
-            set_fields=set_fields,
+            set_fields={**set_fields, **outbox.pending_send(self._store.now())},
             inc=inc,
         )
 

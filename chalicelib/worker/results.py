@@ -25,6 +25,7 @@ class Action(StrEnum):
     RETRY_SCHEDULED = "retry-scheduled"  # back to waiting, re-sent with a backoff delay
     CONTINUED = "continued"  # Lambda time ran short: back to waiting, re-sent as a continuation
     MASTER_WAITING = "master-waiting"  # references missing: re-checked later, no attempt spent
+    NOT_DUE = "not-due"  # a waiting job's backoff has not ended: re-sent for the rest of it
     LEASE_LOST = "lease-lost"  # another actor took the job while we worked: we stopped
 
 

@@ -84,8 +84,19 @@ def checkpointed_parts(store: JobStore, job_id: str) -> int:
 
 def after_the_lease(maintenance: Any, database: Any) -> Any:
     """Maintenance judging from just after the dead worker's lease ran out (LEASE_SECONDS later)."""
-    ahead = timedelta(seconds=maintenance.settings.lease_seconds + 1)
-    return dataclasses.replace(maintenance, store=JobStore(database, clock=lambda: utcnow() + ahead))
+    return dataclasses.replace(maintenance, store=store_after_the_lease(maintenance.settings, database))
+
+
+def worker_after_the_lease(services: Any, database: Any) -> Any:
+    """A worker at the same moment as `after_the_lease`'s maintenance: the job it re-queued is
+    due from that moment on, not before."""
+    services.store = store_after_the_lease(services.settings, database)
+    return services
+
+
+def store_after_the_lease(settings: Any, database: Any) -> JobStore:
+    ahead = timedelta(seconds=settings.lease_seconds + 1)
+    return JobStore(database, clock=lambda: utcnow() + ahead)
 
 
 def received(sqs: Any, url: str) -> list[str]:
@@ -121,7 +132,7 @@ def test_a_killed_worker_is_found_requeued_and_finished_by_another_without_a_par
         "cancelled": 0,
     }
     [message] = received(sqs, maintenance.settings.hls_queue_url)
-    healthy = worker_services(**MULTIPART)
+    healthy = worker_after_the_lease(worker_services(**MULTIPART), database)
     requests = count_s3_requests(healthy.s3)
     second_parts = record_parts(healthy)
     result = run(healthy, message)
@@ -208,7 +219,7 @@ def test_a_worker_back_after_fix_stuck_requeued_its_job_cannot_complete_it(
     assert results[0].action == Action.LEASE_LOST
     assert maintenance.store.get(job.job_id).status == JobStatus.WAITING
     [message] = received(sqs, maintenance.settings.hls_queue_url)
-    healthy = worker_services(**MULTIPART)
+    healthy = worker_after_the_lease(worker_services(**MULTIPART), database)
     second_parts = record_parts(healthy)
     assert run(healthy, message).action == Action.COMPLETED
     assert first_parts == [1, 2, 3] and second_parts == []

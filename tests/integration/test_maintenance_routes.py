@@ -76,6 +76,7 @@ def test_the_schedule_fixes_stuck_jobs_and_removes_finished_jobs_past_retention(
 
     assert response.payload == {
         "fixStuck": {"scanned": 1, "requeued": 1, "failed": 0, "cancelled": 0},
+        "pendingSends": {"sent": 0},
         "retention": {"deleted": 2},
     }
     remaining = {d["jobId"]: d["status"] for d in store.collection.find({})}
