@@ -305,20 +305,8 @@ class Chaos:
         for proxy in (self.s3_proxy, self.mongo_proxy):
             proxy.faults(True)
         self.killer.periodic.start()
-        submitted: list[str] = []
-        duplicate_rng = random.Random(config.seed + 5)
-        for job in jobs:
-            while len(submitted) - len(self.final) >= config.in_flight:
-                time.sleep(0.5)
-                self.refresh_final()
-            if job.kind in CANCELLED_KINDS:
-                with self.board.lock:
-                    self.board.to_cancel.add(job.job_id)
-            call(self.api, "POST", "/upload-jobs", job.body)
-            submitted.append(job.job_id)
-            if duplicate_rng.random() < config.duplicate_share:
-                self.duplicator.schedule(job.job_id, job.queue)
-        logger.info("%d jobs submitted at %.0f s", len(submitted), self.elapsed())
+        self.submit(jobs)
+        logger.info("%d jobs submitted at %.0f s", len(jobs), self.elapsed())
         chaos_ends = time.monotonic() + config.chaos_seconds
         while len(self.final) < len(jobs) and time.monotonic() < chaos_ends:
             time.sleep(1)
@@ -335,6 +323,22 @@ class Chaos:
         # and the visibility margin, and the worker it reaches announces the job again.
         self._wait_for_final_events(jobs, int(config.settings["LEASE_SECONDS"]) + VISIBILITY_MARGIN_SECONDS + 10)
         return settled
+
+    def submit(self, jobs: list[ChaosJob]) -> None:
+        """Create every job over HTTP, keeping at most `in_flight` unfinished (the queue stays
+        short, so the faults hit running jobs rather than a backlog); schedule the duplicates."""
+        config = self.config
+        duplicate_rng = random.Random(config.seed + 5)
+        for submitted, job in enumerate(jobs):
+            while submitted - len(self.final) >= config.in_flight:
+                time.sleep(0.5)
+                self.refresh_final()
+            if job.kind in CANCELLED_KINDS:
+                with self.board.lock:
+                    self.board.to_cancel.add(job.job_id)
+            call(self.api, "POST", "/upload-jobs", job.body)
+            if duplicate_rng.random() < config.duplicate_share:
+                self.duplicator.schedule(job.job_id, job.queue)
 
     def settle(self, count: int) -> None:
         """Wait until every job is final, or no job became final for the fix-stuck period (the
