@@ -7,6 +7,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.config import Settings, get_settings
+from chalicelib.errors import ConfigurationError
 from chalicelib.jobs.model import QueueName
 from chalicelib.jobs.store import JobStore
 from chalicelib.queue import JobQueue
@@ -52,6 +53,8 @@ class Services:
 
                 client: Any = MongoClient(self.settings.mongodb_uri, tz_aware=False, serverSelectionTimeoutMS=5000)
                 return client[self.settings.mongodb_db]
+            if self.settings.is_deployed:  # the in-process store would lose every job with the container
+                raise ConfigurationError(f"stage {self.settings.stage!r} needs MONGODB_URI: no in-process store there")
             from chalicelib.local.embedded_mongo import embedded_database
 
             return embedded_database(self.settings.mongodb_db)

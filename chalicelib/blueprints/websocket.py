@@ -78,12 +78,12 @@ def flush_budget(event: Any) -> float:
 @websocket.on_ws_connect()
 def on_ws_connect(event: WebsocketEvent) -> Response | None:
     """Accept an admin's token from `?token=`; anything else refuses the connection (401 or 403)."""
-    from chalicelib.auth import authenticate_admin
+    from chalicelib.auth import TokenPolicy, authenticate_admin
 
     services = get_services()
     token = (event.to_dict().get("queryStringParameters") or {}).get("token") or ""
     try:
-        principal = authenticate_admin(token, services.settings.auth_jwt_secret)
+        principal = authenticate_admin(token, TokenPolicy.from_settings(services.settings))
     except (Unauthorized, Forbidden) as exc:
         error = as_chalice_error(exc)
         assert error is not None

@@ -8,7 +8,7 @@ import sys
 import threading
 from types import FrameType
 
-from chalicelib.auth import issue_token
+from chalicelib.auth import TokenPolicy
 from chalicelib.local.runtime import LocalRuntime, RuntimeOptions
 
 
@@ -35,7 +35,7 @@ def main() -> int:
             f"S3 / SQS   {runtime.options.aws_endpoint} (bucket {settings.spaces_bucket}; any credentials)", flush=True
         )
         print(f"Sources    {settings.source_root}", flush=True)
-        print(f"Admin token:\n{issue_token(settings.auth_jwt_secret)}", flush=True)
+        print(f"Admin token:\n{TokenPolicy.from_settings(settings).issue()}", flush=True)
         print("Ready. Ctrl-C stops everything.", flush=True)
         while not stop.wait(0.5):
             pass
