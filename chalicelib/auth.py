@@ -7,6 +7,7 @@ set; a token may live at most AUTH_JWT_MAX_LIFETIME_SECONDS (`exp - iat`, or `ex
 
 from __future__ import annotations
 
+import secrets
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -148,7 +149,9 @@ def websocket_token(principal: Principal, policy: TokenPolicy, *, now: float | N
     """A short-lived token to put in the WebSocket URL, never outliving the caller's own token."""
     issued_at = int(time.time() if now is None else now)
     ttl = max(0, min(WEBSOCKET_TOKEN_TTL_SECONDS, principal.expires_at - issued_at))
-    token = policy.issue(subject=principal.subject, ttl=ttl, extra={USE_CLAIM: WEBSOCKET_USE})
+    # A jti of its own: two tokens fetched within one second are still two tokens.
+    claims = {USE_CLAIM: WEBSOCKET_USE, "jti": secrets.token_urlsafe(12)}
+    token = policy.issue(subject=principal.subject, ttl=ttl, extra=claims)
     expires_at = datetime.fromtimestamp(issued_at + ttl, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return {"token": token, "expiresIn": ttl, "expiresAt": expires_at}
 
