@@ -20,7 +20,8 @@ from chalicelib.upload import layout
 
 FILM = "0123456789abcdef01234567"
 # Characters that make paths interesting: separators, dots, encodings, look-alikes, NUL, spaces.
-TRICKY = "/\\.%2eE:\x00 ~a-_．／∕․‥\u202e"
+# (fullwidth . and /, division slash, one and two dot leaders, right-to-left override)
+TRICKY = "/\\.%2eE:\x00 ~a-_\uff0e\uff0f\u2215\u2024\u2025\u202e"
 path_text = st.one_of(st.text(alphabet=TRICKY, max_size=16), st.text(max_size=16))
 # Mostly-valid names and paths too, so that most examples get past validation and make a key.
 safe_name = st.from_regex(SAFE_NAME, fullmatch=True)
