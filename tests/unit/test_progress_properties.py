@@ -48,7 +48,7 @@ def job_runs(draw: st.DrawFn) -> tuple[list[int], list[list[tuple[int, int, bool
     return sizes, runs
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(job=job_runs())
 def test_progress_never_goes_back_and_waits_at_99_for_completion(
     job: tuple[list[int], list[list[tuple[int, int, bool]]]],
