@@ -39,6 +39,24 @@ def test_the_gateway_closes_a_connection_when_its_token_expires(ws_connect: Any,
     assert realtime_services.connections.find(connection_id) is None  # its $disconnect ran
 
 
+def test_through_the_gateway_a_message_after_exp_is_refused_and_the_socket_closed(
+    ws_connect: Any, realtime_services: Any
+) -> None:
+    client = ws_connect(issue_token(realtime_services.settings.auth_jwt_secret, ttl=3600))
+    connection_id = client.ask({"action": "whoami"})["connectionId"]
+    realtime_services.database["ws_connections"].update_one(
+        {"connectionId": connection_id}, {"$set": {"expiresAt": utcnow() - timedelta(seconds=1)}}
+    )
+
+    reply = client.ask({"action": "subscribe", "all": True})
+    with pytest.raises(ConnectionClosed) as closed:
+        client.recv(timeout=WAIT)
+
+    assert reply["event"] == "error"
+    assert "expired" in reply["message"]
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+
+
 def test_a_connection_with_a_longer_token_stays_open(ws_connect: Any, realtime_services: Any) -> None:
     client = ws_connect(issue_token(realtime_services.settings.auth_jwt_secret, ttl=3600))
     client.ask({"action": "subscribe", "all": True})
