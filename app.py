@@ -86,7 +86,7 @@ def create_websocket_token() -> Response:
 
     policy = TokenPolicy.from_settings(get_services().settings)
     principal = authenticate_http_admin(_request().headers.get("authorization"), policy)
-    return Response(body=websocket_token(principal, policy), status_code=201)
+    return Response(body=websocket_token(principal, policy).api(), status_code=201)
 
 
 @app.route(BASE, methods=["GET"])

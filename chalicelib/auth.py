@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import jwt
+from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib.config import DEFAULT_JWT_MAX_LIFETIME_SECONDS, Settings
 from chalicelib.errors import Forbidden, Unauthorized
@@ -145,7 +146,20 @@ def authenticate_http_admin(authorization: str | None, policy: TokenPolicy) -> P
     return principal
 
 
-def websocket_token(principal: Principal, policy: TokenPolicy, *, now: float | None = None) -> dict[str, Any]:
+class WebSocketToken(BaseModel):
+    """The answer of `POST /v1/studio/ws-tokens`."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    token: str = Field(description="A JWT for the WebSocket URL's ?token=; refused as an HTTP bearer token")
+    expires_in: int = Field(alias="expiresIn", description="Seconds until it expires")
+    expires_at: str = Field(alias="expiresAt", description="When it expires, UTC ISO 8601 with Z")
+
+    def api(self) -> dict[str, Any]:
+        return self.model_dump(by_alias=True)
+
+
+def websocket_token(principal: Principal, policy: TokenPolicy, *, now: float | None = None) -> WebSocketToken:
     """A short-lived token to put in the WebSocket URL, never outliving the caller's own token."""
     issued_at = int(time.time() if now is None else now)
     ttl = max(0, min(WEBSOCKET_TOKEN_TTL_SECONDS, principal.expires_at - issued_at))
@@ -153,7 +167,7 @@ def websocket_token(principal: Principal, policy: TokenPolicy, *, now: float | N
     claims = {USE_CLAIM: WEBSOCKET_USE, "jti": secrets.token_urlsafe(12)}
     token = policy.issue(subject=principal.subject, ttl=ttl, extra=claims)
     expires_at = datetime.fromtimestamp(issued_at + ttl, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return {"token": token, "expiresIn": ttl, "expiresAt": expires_at}
+    return WebSocketToken(token=token, expires_in=ttl, expires_at=expires_at)
 
 
 def issue_token(

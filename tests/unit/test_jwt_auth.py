@@ -177,7 +177,7 @@ def test_refusals_are_our_own_sentences_never_the_librarys_text(token: str) -> N
 
 def test_a_websocket_token_is_short_lived_and_opens_a_websocket() -> None:
     caller = authenticate_admin(issue_token(SECRET, subject="ana"), POLICY)
-    answer = websocket_token(caller, POLICY)
+    answer = websocket_token(caller, POLICY).api()
     principal = authenticate_admin(answer["token"], POLICY)
     assert principal.subject == "ana"
     assert answer["expiresIn"] == WEBSOCKET_TOKEN_TTL_SECONDS <= 10 * 60
@@ -187,13 +187,13 @@ def test_a_websocket_token_is_short_lived_and_opens_a_websocket() -> None:
 
 def test_a_websocket_token_never_outlives_the_callers_token() -> None:
     caller = authenticate_admin(issue_token(SECRET, ttl=30), POLICY)
-    principal = authenticate_admin(websocket_token(caller, POLICY)["token"], POLICY)
+    principal = authenticate_admin(websocket_token(caller, POLICY).token, POLICY)
     assert principal.expires_at <= caller.expires_at
 
 
 def test_a_websocket_token_is_refused_as_an_http_bearer() -> None:
     caller = authenticate_admin(issue_token(SECRET), POLICY)
-    token = websocket_token(caller, POLICY)["token"]
+    token = websocket_token(caller, POLICY).token
     with pytest.raises(Unauthorized, match="WebSocket"):
         authenticate_http_admin(f"Bearer {token}", POLICY)
     assert authenticate_http_admin(f"Bearer {issue_token(SECRET)}", POLICY).is_admin
