@@ -51,11 +51,10 @@ def require_admin(event: Request, get_response: Any) -> Response:
     """SPEC 4: every route but health and the dashboard page needs an admin JWT."""
     if event.context.get("resourcePath") in PUBLIC_PATHS or event.method == "OPTIONS":
         return get_response(event)
-    from chalicelib.auth import authenticate_admin, bearer_token
+    from chalicelib.auth import TokenPolicy, authenticate_http_admin
 
     try:
-        token = bearer_token(event.headers.get("authorization"))
-        authenticate_admin(token, get_services().settings.auth_jwt_secret)
+        authenticate_http_admin(event.headers.get("authorization"), TokenPolicy.from_settings(get_services().settings))
     except (Unauthorized, Forbidden) as exc:
         error = as_chalice_error(exc)
         assert error is not None
@@ -77,6 +76,17 @@ def _body() -> Any:
 @app.route("/v1/health", methods=["GET"])
 def health() -> dict[str, str]:
     return {"status": "ok"}
+
+
+@app.route("/v1/studio/ws-tokens", methods=["POST"])
+@http_errors
+def create_websocket_token() -> Response:
+    """A token of a few minutes for the WebSocket URL, where a long-lived one would end up in access logs."""
+    from chalicelib.auth import TokenPolicy, authenticate_http_admin, websocket_token
+
+    policy = TokenPolicy.from_settings(get_services().settings)
+    principal = authenticate_http_admin(_request().headers.get("authorization"), policy)
+    return Response(body=websocket_token(principal, policy).api(), status_code=201)
 
 
 @app.route(BASE, methods=["GET"])

@@ -130,7 +130,7 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="system %(levelname)s %(name)s: %(message)s")
     os.environ.pop("MONGODB_URI", None)  # the embedded store: the one whose calls we count
 
-    from chalicelib.auth import issue_token
+    from chalicelib.auth import TokenPolicy
     from chalicelib.local.aws import free_port
     from chalicelib.local.runtime import LocalRuntime, RuntimeOptions
 
@@ -151,7 +151,7 @@ def main() -> None:
             "s3": settings.spaces_endpoint,
             "bucket": settings.spaces_bucket,
             "pid": os.getpid(),
-            "token": issue_token(settings.auth_jwt_secret, subject="bench"),
+            "token": TokenPolicy.from_settings(settings).issue(subject="bench"),
             "settings": {
                 "progress_interval_ms": settings.progress_interval_ms,
                 "upload_concurrency": settings.upload_concurrency,

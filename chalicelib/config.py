@@ -14,6 +14,9 @@ from chalicelib.errors import ConfigurationError
 MIB = 1024 * 1024
 LOCAL_JWT_SECRET = "local-dev-secret-not-for-production"
 LOCAL_STAGES = frozenset({"local", "test"})
+MIN_JWT_SECRET_BYTES = 32  # HS256's key should be at least as long as its hash (RFC 7518 3.2)
+DEFAULT_JWT_MAX_LIFETIME_SECONDS = 24 * 3600
+LAMBDA_EXECUTION_ENV_PREFIX = "AWS_Lambda_"
 
 # Settings a deployed stage must set explicitly: their local defaults would be wrong there.
 REQUIRED_WHEN_DEPLOYED = (
@@ -43,6 +46,9 @@ class Settings(BaseSettings):
     hls_queue_url: str = ""
     master_queue_url: str = ""
     auth_jwt_secret: str = LOCAL_JWT_SECRET
+    auth_jwt_audience: str = ""  # when set, a token's `aud` must name it
+    auth_jwt_issuer: str = ""  # when set, a token's `iss` must be it
+    auth_jwt_max_lifetime_seconds: int = Field(default=DEFAULT_JWT_MAX_LIFETIME_SECONDS, ge=60)
     upload_concurrency: int = Field(default=32, ge=1, le=256)
     part_concurrency: int = Field(default=8, ge=1, le=10)
     part_size_mb: int = Field(default=8, ge=5, le=5 * 1024)
@@ -59,6 +65,9 @@ class Settings(BaseSettings):
     websocket_api_stage: str = ""
     # The WebSocket URL the dashboard page connects to; else derived from the two settings above.
     dashboard_websocket_url: str = ""
+    # Set by the Lambda runtime itself: a function never runs a local stage, whatever its STAGE says.
+    aws_lambda_function_name: str = ""
+    aws_execution_env: str = ""
 
     @field_validator("source_buckets", mode="before")
     @classmethod
@@ -69,7 +78,13 @@ class Settings(BaseSettings):
 
     @property
     def is_deployed(self) -> bool:
-        return self.stage not in LOCAL_STAGES
+        """A deployed stage: named so, or running in Lambda (where a missing STAGE must not mean local)."""
+        return self.stage not in LOCAL_STAGES or self.in_lambda
+
+    @property
+    def in_lambda(self) -> bool:
+        # AWS_EXECUTION_ENV alone is not enough: CloudShell and others set it too; Lambda's is AWS_Lambda_<runtime>.
+        return bool(self.aws_lambda_function_name) or self.aws_execution_env.startswith(LAMBDA_EXECUTION_ENV_PREFIX)
 
     @property
     def part_size(self) -> int:
@@ -84,10 +99,17 @@ class Settings(BaseSettings):
         if not self.is_deployed:
             return
         missing = [name.upper() for name in REQUIRED_WHEN_DEPLOYED if not getattr(self, name)]
-        if self.auth_jwt_secret == LOCAL_JWT_SECRET:
-            missing.append("AUTH_JWT_SECRET")
+        if self.stage in LOCAL_STAGES:  # only in Lambda: the local default, or a local stage named there
+            missing.insert(0, "STAGE (a deployed stage's name: in Lambda it cannot be local or test)")
+        if not is_real_secret(self.auth_jwt_secret):
+            missing.append(f"AUTH_JWT_SECRET (a secret of its own, at least {MIN_JWT_SECRET_BYTES} bytes)")
         if missing:
             raise ConfigurationError(f"stage {self.stage!r} is missing required settings: {', '.join(missing)}")
+
+
+def is_real_secret(secret: str) -> bool:
+    """Not the public development secret, and long enough for HS256."""
+    return secret != LOCAL_JWT_SECRET and len(secret.encode()) >= MIN_JWT_SECRET_BYTES
 
 
 @lru_cache(maxsize=1)

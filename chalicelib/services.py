@@ -7,6 +7,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.config import Settings, get_settings
+from chalicelib.errors import ConfigurationError
 from chalicelib.jobs.model import QueueName
 from chalicelib.jobs.store import JobStore
 from chalicelib.queue import JobQueue
@@ -54,6 +55,8 @@ class Services:
                 options = mongo_client_options(self.settings.lease_seconds)  # no call outlasts the lease
                 client: Any = MongoClient(self.settings.mongodb_uri, tz_aware=False, **options)
                 return client[self.settings.mongodb_db]
+            if self.settings.is_deployed:  # the in-process store would lose every job with the container
+                raise ConfigurationError(f"stage {self.settings.stage!r} needs MONGODB_URI: no in-process store there")
             from chalicelib.local.embedded_mongo import embedded_database
 
             return embedded_database(self.settings.mongodb_db)

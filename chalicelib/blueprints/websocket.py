@@ -11,6 +11,7 @@ import functools
 import json
 import logging
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from chalice import Blueprint, Response
@@ -78,31 +79,40 @@ def flush_budget(event: Any) -> float:
 @websocket.on_ws_connect()
 def on_ws_connect(event: WebsocketEvent) -> Response | None:
     """Accept an admin's token from `?token=`; anything else refuses the connection (401 or 403)."""
-    from chalicelib.auth import authenticate_admin
+    from chalicelib.auth import TokenPolicy, authenticate_admin
 
     services = get_services()
     token = (event.to_dict().get("queryStringParameters") or {}).get("token") or ""
     try:
-        principal = authenticate_admin(token, services.settings.auth_jwt_secret)
+        principal = authenticate_admin(token, TokenPolicy.from_settings(services.settings))
     except (Unauthorized, Forbidden) as exc:
         error = as_chalice_error(exc)
         assert error is not None
         return Response(body={"Code": type(error).__name__, "Message": str(exc)}, status_code=error.STATUS_CODE)
-    services.connections.connect(event.connection_id, subject=principal.subject)
+    expires_at = datetime.fromtimestamp(principal.expires_at, UTC)
+    services.connections.connect(event.connection_id, subject=principal.subject, expires_at=expires_at)
     return None
 
 
 @websocket.on_ws_message()
 def on_ws_message(event: WebsocketEvent) -> None:
+    """Answer the message; a connection whose token has expired gets an error, then is closed."""
+    from chalicelib.realtime.connections import ConnectionExpired
     from chalicelib.realtime.messages import answer, error_reply, parse_message
 
     services = get_services()
+    expired = False
     try:
         reply = answer(parse_message(event.body), event.connection_id, services.connections)
+    except ConnectionExpired as exc:
+        reply, expired = error_reply(str(exc)), True
     except Invalid as exc:
         reply = error_reply(str(exc))
+    sender = _reply_sender(event)
     try:
-        _reply_sender(event).send(event.connection_id, json.dumps(reply, separators=(",", ":")))
+        sender.send(event.connection_id, json.dumps(reply, separators=(",", ":")))
+        if expired:
+            sender.close(event.connection_id)
     except Exception as exc:  # the client left meanwhile, or the API did not answer: nothing to retry
         logger.warning("could not answer WebSocket connection %s: %s", event.connection_id, exc)
 

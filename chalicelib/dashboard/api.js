@@ -81,5 +81,6 @@ export function createApi(base, token) {
     clear: (status, olderThanDays) =>
       request("POST", `${JOBS}/clear`, olderThanDays === null ? { status } : { status, olderThanDays }),
     fixStuck: () => request("POST", `${JOBS}/fix-stuck`),
+    websocketToken: () => request("POST", "/ws-tokens"),
   };
 }

@@ -102,7 +102,8 @@ async function startSession(stats) {
   $("sign-out").hidden = false;
   $("token-error").textContent = "";
   renderStats($("stats"), stats);
-  live = new LiveConnection(config.websocketUrl, token, {
+  // A token of a few minutes for each (re)connect: the WebSocket URL is logged, the admin token must not be.
+  live = new LiveConnection(config.websocketUrl, async () => (await api.websocketToken()).token, {
     onEvent: handleEvent,
     onState: showConnection,
     onReconnect: resync,

@@ -1,10 +1,17 @@
 // The page's one WebSocket (SPEC 8): subscribe to every job, hand events over, reconnect with backoff.
+// The URL carries a token, and URLs end up in access logs: each (re)connect first asks the API for a
+// WebSocket token of a few minutes (POST /ws-tokens) instead of putting the admin token there. The
+// server closes the socket when that token expires (close code 1008); the page then reconnects with a new one.
 
 const FIRST_DELAY_MS = 1000;
 const MAX_DELAY_MS = 30000;
 const WHOAMI_TIMEOUT_MS = 3000;
 // API Gateway closes a WebSocket idle for 10 minutes.
 const KEEPALIVE_MS = 5 * 60 * 1000;
+// The server's close when the connection's token expires (RFC 6455 policy violation): renew at once.
+const TOKEN_EXPIRED_CODE = 1008;
+// ...unless it had barely opened (a clock off, a token already stale): then back off as for any failure.
+const MIN_LIVE_MS_FOR_RENEWAL = 10 * 1000;
 
 /** Delay before reconnect attempt `attempt` (0-based): doubling, capped, with jitter so clients spread out. */
 export function backoffDelay(attempt, random = Math.random) {
@@ -17,9 +24,10 @@ export function backoffDelay(attempt, random = Math.random) {
  *   "connecting", "live", "reconnecting" (waiting delayMs before attempt), "unavailable" (no URL), "stopped".
  */
 export class LiveConnection {
-  constructor(url, token, { onEvent, onState, onReconnect }) {
+  /** `fetchToken()` resolves to a fresh WebSocket token (rejects when the API refuses or cannot be reached). */
+  constructor(url, fetchToken, { onEvent, onState, onReconnect }) {
     this.url = url;
-    this.token = token;
+    this.fetchToken = fetchToken;
     this.onEvent = onEvent;
     this.onState = onState;
     this.onReconnect = onReconnect;
@@ -31,6 +39,8 @@ export class LiveConnection {
     this.keepalive = null;
     this.connectionId = null;
     this.whoamiWaiters = [];
+    this.openedAt = 0;
+    this.generation = 0; // bumped by stop() and each connect(): a token fetched for an older one is dropped
   }
 
   start() {
@@ -44,6 +54,7 @@ export class LiveConnection {
 
   stop() {
     this.stopped = true;
+    this.generation += 1;
     clearTimeout(this.timer);
     clearInterval(this.keepalive);
     if (this.socket) this.socket.close(1000, "signed out");
@@ -52,14 +63,23 @@ export class LiveConnection {
     this.onState({ state: "stopped" });
   }
 
-  connect() {
+  async connect() {
+    const generation = ++this.generation;
     this.onState({ state: "connecting", attempt: this.attempt });
+    let token;
+    try {
+      token = await this.fetchToken();
+    } catch {
+      if (generation === this.generation && !this.stopped) this.retryLater();
+      return;
+    }
+    if (generation !== this.generation || this.stopped) return;
     const separator = this.url.includes("?") ? "&" : "?";
-    const socket = new WebSocket(`${this.url}${separator}token=${encodeURIComponent(this.token)}`);
+    const socket = new WebSocket(`${this.url}${separator}token=${encodeURIComponent(token)}`);
     this.socket = socket;
     socket.addEventListener("open", () => this.opened(socket));
     socket.addEventListener("message", (message) => this.received(message));
-    socket.addEventListener("close", () => this.closed(socket));
+    socket.addEventListener("close", (event) => this.closed(socket, event.code));
   }
 
   opened(socket) {
@@ -67,6 +87,7 @@ export class LiveConnection {
     const reconnected = this.everOpened;
     this.everOpened = true;
     this.attempt = 0;
+    this.openedAt = Date.now();
     this.send({ action: "subscribe", all: true });
     this.send({ action: "whoami" });
     clearInterval(this.keepalive);
@@ -76,12 +97,19 @@ export class LiveConnection {
     if (reconnected && this.onReconnect) this.onReconnect();
   }
 
-  closed(socket) {
+  closed(socket, code) {
     if (socket !== this.socket) return;
     clearInterval(this.keepalive);
     this.socket = null;
     this.forgetIdentity();
     if (this.stopped) return;
+    // A socket that was live and ended with its token is not a failure: connect again with a new token.
+    const livedMs = Date.now() - this.openedAt;
+    if (code === TOKEN_EXPIRED_CODE && livedMs >= MIN_LIVE_MS_FOR_RENEWAL) this.connect();
+    else this.retryLater();
+  }
+
+  retryLater() {
     const delayMs = backoffDelay(this.attempt);
     this.attempt += 1;
     this.onState({ state: "reconnecting", attempt: this.attempt, delayMs });

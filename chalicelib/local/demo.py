@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from chalicelib.auth import issue_token
+from chalicelib.auth import TokenPolicy
 from chalicelib.local.api_client import ApiClient
 from chalicelib.local.aws import free_port
 from chalicelib.local.ladder import SUBTITLE_LABEL, SUBTITLE_LANGUAGE, Ladder, make_ladder
@@ -202,7 +202,7 @@ def main() -> int:
         ladder = make_ladder(settings.source_root / "demo" / resource_id)
         kind = "real H.264 HLS made by ffmpeg" if ladder.real_video else "synthetic HLS (ffmpeg not installed)"
         print(f"Made a ladder of {len(ladder.renditions)} renditions + a WebVTT subtitle: {kind}")
-        token = issue_token(settings.auth_jwt_secret, subject="demo")
+        token = TokenPolicy.from_settings(settings).issue(subject="demo")
         api = ApiClient(runtime.api_url, token)
         board = LiveBoard()
         ready = threading.Event()

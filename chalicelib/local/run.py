@@ -8,7 +8,7 @@ import sys
 import threading
 from types import FrameType
 
-from chalicelib.auth import issue_token
+from chalicelib.auth import TokenPolicy
 from chalicelib.errors import ConfigurationError
 from chalicelib.local.mongo_wire import WireServerUnavailable
 from chalicelib.local.runtime import LocalRuntime, RuntimeOptions
@@ -50,7 +50,7 @@ def main() -> int:
                 f"Workers    {len(workers)} processes (python -m chalicelib.local.worker), restarted if killed",
                 flush=True,
             )
-        print(f"Admin token:\n{issue_token(settings.auth_jwt_secret)}", flush=True)
+        print(f"Admin token:\n{TokenPolicy.from_settings(settings).issue()}", flush=True)
         print("Ready. Ctrl-C stops everything.", flush=True)
         while not stop.wait(0.5):
             pass

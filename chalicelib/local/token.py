@@ -1,9 +1,9 @@
-"""`make token`: print an admin JWT for the local runtime (AUTH_JWT_SECRET or the local default)."""
+"""`make token`: print an admin JWT for the local runtime (AUTH_JWT_SECRET or the local default; aud/iss when set)."""
 
 from __future__ import annotations
 
-from chalicelib.auth import issue_token
+from chalicelib.auth import TokenPolicy
 from chalicelib.config import get_settings
 
 if __name__ == "__main__":
-    print(issue_token(get_settings().auth_jwt_secret))
+    print(TokenPolicy.from_settings(get_settings()).issue())

@@ -5,7 +5,9 @@ API-Gateway-shaped events: `$connect` during the opening handshake (a non-2xx an
 handshake with that HTTP status), `$default` for each message, `$disconnect` when the socket closes.
 What the app sends to a connection id goes through `LocalGatewaySender`, which answers "gone" for an
 unknown id, as API Gateway's 410 does, so the registry prunes it. Other processes post through the
-management API (chalicelib/local/ws_management.py) that `serve_management_api` starts.
+management API (chalicelib/local/ws_management.py) that `serve_management_api` starts. Given the app's
+connection registry, the gateway also closes each connection when the token it opened with expires
+(close code 1008).
 
     gateway = start_gateway(app, "127.0.0.1", 8001, services=services)  # serves in a background thread
     ...
@@ -34,7 +36,9 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from chalicelib.jobs.model import utcnow
 from chalicelib.local.ws_management import ManagementApi
+from chalicelib.realtime.connections import ConnectionRegistry
 from chalicelib.realtime.senders import SEND_TIMEOUT_SECONDS, ConnectionGone
 from chalicelib.services import Services
 
@@ -45,6 +49,8 @@ HANDLER_THREADS = 8
 LAMBDA_MEMORY_MB = 256
 LAMBDA_TIMEOUT_MS = 30_000
 START_TIMEOUT_SECONDS = 10.0
+POLICY_VIOLATION = 1008  # RFC 6455's close code for "this endpoint's policy refuses you"
+TOKEN_EXPIRED = "token expired"
 
 
 def new_connection_id() -> str:
@@ -63,6 +69,7 @@ class _Client:
     connected_at: int
     source_ip: str
     headers: dict[str, str] = field(default_factory=dict)
+    expiry: asyncio.TimerHandle | None = None
 
 
 class LocalGatewaySender:
@@ -86,13 +93,25 @@ class LocalGatewaySender:
         if not delivered:
             raise ConnectionGone(connection_id)
 
+    def close(self, connection_id: str) -> None:
+        """What DeleteConnection does: close the socket (its `$disconnect` follows); unknown ids are ignored."""
+        loop = self._gateway.loop
+        if loop is None or loop.is_closed():
+            return
+        future = asyncio.run_coroutine_threadsafe(self._gateway.close(connection_id, TOKEN_EXPIRED), loop)
+        try:
+            future.result(SEND_TIMEOUT_SECONDS)
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+
 
 class LocalGateway:
     """One WebSocket server and the connections it holds, by API-Gateway-style connection id."""
 
-    def __init__(self, app: Any, *, stage: str = "local") -> None:
+    def __init__(self, app: Any, *, stage: str = "local", connections: ConnectionRegistry | None = None) -> None:
         self._app = app
         self._stage = stage
+        self._connections = connections
         self._clients: dict[str, _Client] = {}  # only touched on the loop
         self._handshakes: dict[ServerConnection, _Client] = {}
         self._handlers = concurrent.futures.ThreadPoolExecutor(HANDLER_THREADS, thread_name_prefix="ws-lambda")
@@ -158,6 +177,12 @@ class LocalGateway:
             return False
         return True
 
+    async def close(self, connection_id: str, reason: str) -> None:
+        """Close one connection with 1008 (policy violation); an unknown id is already closed."""
+        client = self._clients.get(connection_id)
+        if client is not None:
+            await client.connection.close(POLICY_VIOLATION, reason)
+
     # The server ---------------------------------------------------------------------------
 
     def _run(self, host: str, port: int, ready: threading.Event, failure: list[BaseException]) -> None:
@@ -207,17 +232,32 @@ class LocalGateway:
         client = self._handshakes.pop(connection)
         self._clients[client.connection_id] = client
         try:
+            await self._close_at_expiry(client)
             async for message in connection:
                 await self._invoke("$default", self._message_event(client, message))
         except ConnectionClosed:
             pass
         finally:
+            if client.expiry is not None:
+                client.expiry.cancel()
             self._clients.pop(client.connection_id, None)
             event = self._event("$disconnect", "DISCONNECT", client)
             event["requestContext"].update(
                 disconnectStatusCode=connection.close_code, disconnectReason=connection.close_reason or ""
             )
             await self._invoke("$disconnect", event)
+
+    async def _close_at_expiry(self, client: _Client) -> None:
+        """Schedule the close for when the connection's token expires, as the registry records it."""
+        if self._connections is None:
+            return
+        loop = asyncio.get_running_loop()
+        subscription = await loop.run_in_executor(self._handlers, self._connections.find, client.connection_id)
+        expires_at = subscription.expires_at if subscription is not None else None
+        delay = 0.0 if expires_at is None else max(0.0, (expires_at - utcnow()).total_seconds())
+        client.expiry = loop.call_later(
+            delay, lambda: loop.create_task(self.close(client.connection_id, TOKEN_EXPIRED))
+        )
 
     # Events and handlers ------------------------------------------------------------------
 
@@ -276,7 +316,7 @@ def start_gateway(
 
     With `services`, the gateway's sender is installed there, so the app's events reach its connections.
     """
-    gateway = LocalGateway(app)
+    gateway = LocalGateway(app, connections=services.connections if services is not None else None)
     gateway.start(host, port)
     if services is not None:
         services.install_websocket_sender(gateway.sender)

@@ -81,8 +81,10 @@ def _describe(error: Any) -> str:
 
 
 def answer(message: ClientMessage, connection_id: str, connections: ConnectionRegistry) -> dict[str, Any]:
-    """Apply the message and return the reply the client receives."""
+    """Apply the message and return the reply the client receives; ConnectionExpired once its token has expired."""
     request = message.root
+    if isinstance(request, Ping | WhoAmI):  # the others are guarded by the update itself
+        connections.live(connection_id)
     if isinstance(request, Subscribe):
         return connections.subscribe(connection_id, all_jobs=request.all, job_ids=request.job_ids).to_reply()
     if isinstance(request, Unsubscribe) and request.everything:

@@ -6,6 +6,7 @@ registry can forget it; any other exception is a failure of this one delivery.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any, Protocol
 
 # A post to API Gateway takes tens of milliseconds; past this, one client must not hold up a sender thread.
@@ -23,6 +24,10 @@ class ConnectionGone(Exception):
 class Sender(Protocol):
     def send(self, connection_id: str, data: str) -> None:
         """Deliver `data` (one JSON text frame) or raise: ConnectionGone, or any error of this delivery."""
+        ...
+
+    def close(self, connection_id: str) -> None:
+        """Close the connection (its token expired); a connection already gone is no error."""
         ...
 
 
@@ -58,3 +63,7 @@ class ApiGatewaySender:
             self._client.post_to_connection(ConnectionId=connection_id, Data=data.encode())
         except self._client.exceptions.GoneException as exc:
             raise ConnectionGone(connection_id) from exc
+
+    def close(self, connection_id: str) -> None:
+        with contextlib.suppress(self._client.exceptions.GoneException):
+            self._client.delete_connection(ConnectionId=connection_id)

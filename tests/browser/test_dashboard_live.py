@@ -93,3 +93,47 @@ def test_a_dropped_socket_is_shown_then_reconnected_and_caught_up(
     dashboard.wait_live()
     dashboard.expect_status(job_id, "completed")
     assert dashboard.page.evaluate("window.loadedOnce") is True, "the page was reloaded"
+
+
+# Every URL the page opens a WebSocket to, recorded before the page's own scripts run.
+RECORD_SOCKET_URLS = """
+window.socketUrls = [];
+const NativeWebSocket = window.WebSocket;
+window.WebSocket = class extends NativeWebSocket {
+  constructor(url, ...rest) {
+    window.socketUrls.push(String(url));
+    super(url, ...rest);
+  }
+};
+"""
+
+
+def url_token(url: str) -> str:
+    from urllib.parse import parse_qs, urlsplit
+
+    return parse_qs(urlsplit(url).query)["token"][0]
+
+
+def test_each_connect_uses_a_fresh_short_websocket_token_never_the_admin_token(dashboard: Any, stack: Any) -> None:
+    import jwt
+
+    from chalicelib.auth import WEBSOCKET_TOKEN_TTL_SECONDS
+
+    dashboard.page.add_init_script(RECORD_SOCKET_URLS)
+    dashboard.open()
+    dashboard.wait_live()
+    stack.socket_proxy.cut()
+    try:
+        expect(dashboard.page.locator("#connection")).to_contain_text("reconnecting")
+    finally:
+        stack.socket_proxy.restore()
+    dashboard.wait_live()
+
+    tokens = [url_token(url) for url in dashboard.page.evaluate("window.socketUrls")]
+    assert len(tokens) >= 2
+    assert stack.token not in tokens, "the admin token went into a WebSocket URL"
+    assert len(set(tokens)) == len(tokens), "a reconnect reused an old token"
+    for token in tokens:
+        claims = jwt.decode(token, stack.services.settings.auth_jwt_secret, algorithms=["HS256"])
+        assert claims["use"] == "websocket"
+        assert claims["exp"] - claims["iat"] <= WEBSOCKET_TOKEN_TTL_SECONDS

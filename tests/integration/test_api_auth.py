@@ -19,6 +19,7 @@ ROUTES = [
     ("POST", "/v1/studio/upload-jobs/some-job/cancel"),
     ("DELETE", "/v1/studio/upload-jobs/some-job"),
     ("POST", "/v1/studio/upload-jobs/clear"),
+    ("POST", "/v1/studio/ws-tokens"),
 ]
 
 
@@ -73,3 +74,28 @@ def test_role_claim_or_roles_list_make_an_admin(api: Any, settings: Any) -> None
 def test_wrong_scheme_is_401(api: Any, admin_token: str) -> None:
     response = api.http.get("/v1/studio/upload-jobs", headers={"Authorization": f"Basic {admin_token}"})
     assert response.status_code == 401
+
+
+def test_a_token_living_longer_than_the_maximum_is_401(api: Any, settings: Any) -> None:
+    now = int(time.time())
+    claims = {"sub": "a", "role": "admin", "iat": now, "exp": now + settings.auth_jwt_max_lifetime_seconds + 60}
+    headers = {"Authorization": f"Bearer {encode(claims, settings.auth_jwt_secret)}"}
+    response = api.http.get("/v1/studio/upload-jobs", headers=headers)
+    assert response.status_code == 401
+    assert "longer than" in response.json_body["Message"]
+
+
+def test_a_refusal_does_not_echo_the_librarys_text(api: Any) -> None:
+    headers = {"Authorization": "Bearer not.a.token"}
+    response = api.http.get("/v1/studio/upload-jobs", headers=headers)
+    assert response.status_code == 401
+    assert response.json_body["Message"] == "the token is not valid"
+
+
+def test_configured_audience_and_issuer_are_required_over_http(api: Any, services: Any, settings: Any) -> None:
+    services.settings = settings.model_copy(update={"auth_jwt_audience": "studio", "auth_jwt_issuer": "https://id/"})
+    claims = {"sub": "a", "role": "admin", "exp": int(time.time()) + 60}
+    plain = encode(claims, settings.auth_jwt_secret)
+    matching = encode({**claims, "aud": "studio", "iss": "https://id/"}, settings.auth_jwt_secret)
+    assert api.http.get("/v1/studio/upload-jobs", headers={"Authorization": f"Bearer {plain}"}).status_code == 401
+    assert api.http.get("/v1/studio/upload-jobs", headers={"Authorization": f"Bearer {matching}"}).status_code == 200

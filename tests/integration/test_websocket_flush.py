@@ -6,12 +6,19 @@ from __future__ import annotations
 import json
 import threading
 import time
+from datetime import datetime, timedelta
 from typing import Any
 
 from chalice.test import Client
 
 from chalicelib.auth import issue_token
+from chalicelib.jobs.model import utcnow
 from chalicelib.realtime.notifier import WebSocketNotifier
+
+
+def in_an_hour() -> datetime:
+    """A connection's token expiry that outlasts the test."""
+    return utcnow() + timedelta(hours=1)
 
 
 class UnhurriedSender:
@@ -32,6 +39,7 @@ def test_an_http_route_returns_only_after_its_event_was_delivered(realtime_servi
 
     sender = UnhurriedSender()
     realtime_services.install_websocket_sender(sender)
+    realtime_services.connections.connect("dashboard", subject="admin", expires_at=in_an_hour())
     realtime_services.connections.subscribe("dashboard", all_jobs=True)
     make_job(jobId="old-job", status="completed")
     headers = {"Authorization": f"Bearer {issue_token(realtime_services.settings.auth_jwt_secret)}"}

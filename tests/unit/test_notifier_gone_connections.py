@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from typing import Any
 
 import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
+from chalicelib.jobs.model import utcnow
 from chalicelib.realtime.connections import ConnectionRegistry
 from chalicelib.realtime.events import JobEvent
 from chalicelib.realtime.notifier import WebSocketNotifier
 from chalicelib.realtime.senders import ApiGatewaySender, ConnectionGone
+
+
+def in_an_hour() -> datetime:
+    """A connection's token expiry that outlasts the test."""
+    return utcnow() + timedelta(hours=1)
 
 
 @pytest.fixture
@@ -55,6 +62,7 @@ def test_a_gone_connection_is_removed_and_the_others_still_receive(
     client, stubber = management_client
     registry = ConnectionRegistry(database)
     for connection_id in ("a-first", "b-gone", "c-last"):
+        registry.connect(connection_id, subject="admin", expires_at=in_an_hour())
         registry.subscribe(connection_id, all_jobs=True)
     # One send thread: the stubbed answers are consumed in the (sorted) order of the connections.
     notifier = WebSocketNotifier(registry, ApiGatewaySender(client), progress_interval_ms=0, workers=1)

@@ -7,13 +7,20 @@ import json
 import threading
 from collections import defaultdict
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 
+from chalicelib.jobs.model import utcnow
 from chalicelib.realtime.connections import ConnectionRegistry
 from chalicelib.realtime.events import JobEvent
 from chalicelib.realtime.notifier import WebSocketNotifier
+
+
+def in_an_hour() -> datetime:
+    """A connection's token expiry that outlasts the test."""
+    return utcnow() + timedelta(hours=1)
 
 
 class RecordingSender:
@@ -51,7 +58,7 @@ def test_an_event_reaches_followers_of_all_jobs_of_that_job_and_the_jobs_client_
     registry: ConnectionRegistry, sender: RecordingSender, notifier: WebSocketNotifier, make_job: Any
 ) -> None:
     for connection_id in ("everything", "this-job", "other-job", "the-client", "idle"):
-        registry.connect(connection_id, subject="admin")
+        registry.connect(connection_id, subject="admin", expires_at=in_an_hour())
     registry.subscribe("everything", all_jobs=True)
     registry.subscribe("this-job", job_ids=["job-1", "job-9"])
     registry.subscribe("other-job", job_ids=["job-2"])
@@ -68,6 +75,7 @@ def test_an_event_reaches_followers_of_all_jobs_of_that_job_and_the_jobs_client_
 def test_a_connection_that_unsubscribed_no_longer_receives(
     registry: ConnectionRegistry, sender: RecordingSender, notifier: WebSocketNotifier, make_job: Any
 ) -> None:
+    registry.connect("watcher", subject="admin", expires_at=in_an_hour())
     registry.subscribe("watcher", all_jobs=True, job_ids=["job-1"])
     registry.unsubscribe("watcher", all_jobs=True)
     registry.unsubscribe("watcher", job_ids=["job-1"])
@@ -81,6 +89,7 @@ def test_a_connection_that_unsubscribed_no_longer_receives(
 def test_progress_to_a_connection_is_throttled_but_its_final_100_arrives(
     registry: ConnectionRegistry, sender: RecordingSender, notifier: WebSocketNotifier, make_job: Any
 ) -> None:
+    registry.connect("watcher", subject="admin", expires_at=in_an_hour())
     registry.subscribe("watcher", job_ids=["job-1"])
     job = make_job(jobId="job-1", status="active")
 
@@ -98,6 +107,7 @@ def test_progress_to_a_connection_is_throttled_but_its_final_100_arrives(
 def test_progress_held_back_is_sent_by_flush_at_the_end_of_an_invocation(
     registry: ConnectionRegistry, sender: RecordingSender, notifier: WebSocketNotifier, make_job: Any
 ) -> None:
+    registry.connect("watcher", subject="admin", expires_at=in_an_hour())
     registry.subscribe("watcher", all_jobs=True)
     job = make_job(jobId="job-1", status="active")
 
@@ -144,6 +154,7 @@ def test_a_failed_delivery_keeps_the_connection_and_the_next_event_arrives(
 ) -> None:
     sender = FlakySender()
     notifier = WebSocketNotifier(registry, sender, progress_interval_ms=0)
+    registry.connect("watcher", subject="admin", expires_at=in_an_hour())
     registry.subscribe("watcher", all_jobs=True)
     try:
         notifier.publish(JobEvent.QUEUED, make_job(jobId="job-1"))

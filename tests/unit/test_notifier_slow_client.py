@@ -5,13 +5,20 @@ from __future__ import annotations
 import json
 import threading
 from collections import defaultdict
+from datetime import datetime, timedelta
 from typing import Any
 
+from chalicelib.jobs.model import utcnow
 from chalicelib.realtime.connections import ConnectionRegistry
 from chalicelib.realtime.events import JobEvent
 from chalicelib.realtime.notifier import WebSocketNotifier
 
 WAIT = 10.0  # a deadline against hanging, not a speed requirement
+
+
+def in_an_hour() -> datetime:
+    """A connection's token expiry that outlasts the test."""
+    return utcnow() + timedelta(hours=1)
 
 
 class StuckSender:
@@ -38,6 +45,7 @@ class StuckSender:
 def test_a_stuck_client_does_not_hold_back_the_others_or_the_caller(database: Any, make_job: Any) -> None:
     registry = ConnectionRegistry(database)
     for connection_id in ("fast-1", "stuck", "fast-2"):
+        registry.connect(connection_id, subject="admin", expires_at=in_an_hour())
         registry.subscribe(connection_id, all_jobs=True)
     sender = StuckSender(stuck="stuck")
     notifier = WebSocketNotifier(registry, sender, progress_interval_ms=0, workers=2)
