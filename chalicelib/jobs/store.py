@@ -10,21 +10,22 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import re
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib.errors import Conflict, Invalid, NotFound
-from chalicelib.jobs import states
+from chalicelib.jobs import percentiles, states
 from chalicelib.jobs.model import (
     ClearStatus,
+    JobFilters,
     JobStatus,
     ListFilters,
     UploadJob,
     as_utc,
     utcnow,
 )
+from chalicelib.jobs.search import SEARCH_FIELD, search_query, search_words
 
 JOBS_COLLECTION = "upload_jobs"
 # pymongo's constants, spelled out so importing the store does not import pymongo (cold start).
@@ -39,6 +40,12 @@ MAINTENANCE_INDEXES = (
     [("cancelRequested", ASCENDING), ("status", ASCENDING)],
     [("status", ASCENDING), ("finishedAt", ASCENDING)],
 )
+# The analytics' backlog reads the longest-waiting job from this one (chalicelib/jobs/analytics.py).
+WAITING_SINCE_INDEX = [("status", ASCENDING), ("waitingSince", ASCENDING)]
+SEARCH_INDEX = [(SEARCH_FIELD, ASCENDING)]
+BACKFILL_BATCH = 500
+# Duration histograms by the value of a field (JobStore.duration_bins).
+Histograms = dict[Any, list[percentiles.Bin]]
 STATUSES = tuple(s.value for s in JobStatus)
 
 
@@ -60,8 +67,8 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         raise Invalid("cursor is not a cursor this API returned") from exc
 
 
-def list_query(filters: ListFilters) -> dict[str, Any]:
-    """The MongoDB filter for `GET /upload-jobs` (without the cursor)."""
+def list_query(filters: JobFilters) -> dict[str, Any]:
+    """The MongoDB filter for `GET /upload-jobs` (without the cursor), and the analytics' filters."""
     query: dict[str, Any] = {}
     exact = {
         "status": filters.status,
@@ -81,18 +88,8 @@ def list_query(filters: ListFilters) -> dict[str, Any]:
     if created:
         query["createdAt"] = created
     if filters.q:
-        pattern = {"$regex": re.escape(filters.q), "$options": "i"}
-        query["$or"] = [{"resourceName": pattern}, {"filename": pattern}]
+        query.update(search_query(filters.q))
     return query
-
-
-def percentile(values: list[float], fraction: float) -> float | None:
-    """Nearest-rank percentile; None for no values."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = max(1, -(-len(ordered) * fraction // 1))
-    return ordered[int(rank) - 1]
 
 
 class JobStore:
@@ -115,8 +112,23 @@ class JobStore:
         self._jobs.create_index(NEWEST_FIRST, name="newest_first")
         for field in FILTER_FIELDS:
             self._jobs.create_index([(field, ASCENDING), *NEWEST_FIRST], name=f"{field}_newest_first")
-        for keys in MAINTENANCE_INDEXES:
+        for keys in (*MAINTENANCE_INDEXES, WAITING_SINCE_INDEX):
             self._jobs.create_index(keys, name="_".join(f"{k}_{d}" for k, d in keys))
+        self._jobs.create_index(SEARCH_INDEX, name="search_words")
+        self.backfill_search_words()
+
+    def backfill_search_words(self) -> int:
+        """Give jobs created before the word search their `searchWords` (idempotent; how many it wrote)."""
+        written = 0
+        while True:
+            projection = {"_id": 1, "resourceName": 1, "filename": 1}
+            batch = list(self._jobs.find({SEARCH_FIELD: {"$exists": False}}, projection, limit=BACKFILL_BATCH))
+            for document in batch:
+                words = search_words(document.get("resourceName"), document.get("filename"))
+                self._jobs.update_one({"_id": document["_id"]}, {"$set": {SEARCH_FIELD: words}})
+            written += len(batch)
+            if len(batch) < BACKFILL_BATCH:
+                return written
 
     # Reads -------------------------------------------------------------------------------
 
@@ -153,21 +165,22 @@ class JobStore:
         return jobs, next_cursor
 
     def stats(self) -> dict[str, Any]:
-        """Counts by status and metrics from one aggregation."""
-        pipeline = [
+        """Counts by status and metrics: two aggregations whose results are a few small groups, so
+        their size does not grow with the number of jobs (p95 comes from a durations histogram)."""
+        totals = [
             {
                 "$group": {
                     "_id": "$status",
                     "count": {"$sum": 1},
                     "bytes": {"$sum": "$uploadedBytes"},
-                    "durations": {"$push": "$durationSeconds"},
+                    "avgDuration": {"$avg": "$durationSeconds"},
                 }
             }
         ]
-        groups = {g["_id"]: g for g in self._jobs.aggregate(pipeline)}
+        groups = {g["_id"]: g for g in self._jobs.aggregate(totals)}
         counts = {status: int(groups.get(status, {}).get("count", 0)) for status in STATUSES}
         completed = groups.get(JobStatus.COMPLETED.value, {})
-        durations = [float(d) for d in completed.get("durations", []) if isinstance(d, int | float)]
+        average = completed.get("avgDuration")
         finished = counts["completed"] + counts["failed"] + counts["cancelled"]
         return {
             "total": sum(counts.values()),
@@ -175,11 +188,28 @@ class JobStore:
             "metrics": {
                 "completionRate": round(counts["completed"] / finished, 4) if finished else 0.0,
                 "failureRate": round(counts["failed"] / finished, 4) if finished else 0.0,
-                "avgDurationSeconds": round(sum(durations) / len(durations), 3) if durations else None,
-                "p95DurationSeconds": percentile(durations, 0.95),
+                "avgDurationSeconds": round(float(average), 3) if average is not None else None,
+                "p95DurationSeconds": percentiles.summary(self.duration_bins({}).get(None, []), {"p95": 0.95})["p95"],
                 "bytesUploaded": int(completed.get("bytes", 0)),
             },
         }
+
+    def duration_bins(self, match: Mapping[str, Any], by: str | None = None) -> Histograms:
+        """Histograms of completed jobs' durations (chalicelib/jobs/percentiles.py) among the jobs
+        matching `match`: one per value of the field `by`, or one under None."""
+        pipeline = [
+            {"$match": {**match, "status": JobStatus.COMPLETED.value, "durationSeconds": {"$type": "number"}}},
+            {
+                "$group": {
+                    "_id": {"by": f"${by}" if by else None, "key": percentiles.bin_key("durationSeconds")},
+                    **percentiles.bin_accumulators("durationSeconds"),
+                }
+            },
+        ]
+        grouped: dict[Any, list[dict[str, Any]]] = {}
+        for group in self._jobs.aggregate(pipeline):
+            grouped.setdefault(group["_id"]["by"], []).append({**group, "key": group["_id"]["key"]})
+        return {name: percentiles.bins_from_groups(groups) for name, groups in grouped.items()}
 
     # Writes ------------------------------------------------------------------------------
 
