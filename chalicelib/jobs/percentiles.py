@@ -6,8 +6,8 @@ durations per logarithmic bin (`floor(log10(seconds) * BINS_PER_DECADE)`), keepi
 smallest and largest duration; the percentile is then read from those few hundred bins here.
 
 The answer is a nearest-rank percentile within the bin that holds that rank, interpolated between
-the bin's smallest and largest duration by position: exact when the bin holds one or two distinct
-durations, and never further from the exact value than the bin's width (10^(1/50), 4.7 %).
+the bin's smallest and largest duration by position: exact when the bin's durations are all equal or
+it holds at most two, and never further from the exact value than the bin's width (10^(1/50), 4.7 %).
 """
 
 from __future__ import annotations

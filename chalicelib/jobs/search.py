@@ -14,11 +14,12 @@ import re
 from typing import Any
 
 SEARCH_FIELD = "searchWords"
-WORD = re.compile(r"\w+")
+# Letters and digits; underscores separate words as in file names ("northern_lights.mp4").
+WORD = re.compile(r"[^\W_]+")
 
 
 def words(text: str) -> list[str]:
-    """The lower-cased words of `text` (letters, digits, underscore; anything else separates)."""
+    """The lower-cased words of `text` (runs of letters and digits)."""
     return WORD.findall(text.lower())
 
 
