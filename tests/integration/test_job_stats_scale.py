@@ -11,7 +11,7 @@ import bson
 
 from chalicelib.jobs.store import JOBS_COLLECTION, JobStore
 
-JOBS = 5_000
+JOBS = 2_000
 
 
 class Recording:
