@@ -191,7 +191,11 @@ class Analytics:
             {
                 "errorCode": group["_id"],
                 "count": int(group["count"]),
-                "example": {"jobId": group["jobId"], "failedReason": group["failedReason"], "at": _iso(_utc(group["at"]))},
+                "example": {
+                    "jobId": group["jobId"],
+                    "failedReason": group["failedReason"],
+                    "at": _iso(_utc(group["at"])),
+                },
             }
             for group in self._jobs.aggregate(pipeline)
         ]

@@ -27,6 +27,19 @@ class SerializedCollection:
             return attribute
         return self._serialized(name, attribute)
 
+    def aggregate(self, pipeline: list[dict[str, Any]], **kwargs: Any) -> list[dict[str, Any]]:
+        """mongomock's aggregate copies the whole collection before its first stage; a leading
+        `$match` runs as a `find` instead (same filter code), so only the matching documents are
+        copied: an analytics window over 100,000 jobs copies that window's jobs, not all of them."""
+        from mongomock.aggregate import process_pipeline
+
+        stages = list(pipeline)
+        with _LOCK:
+            if not stages or set(stages[0]) != {"$match"}:
+                return list(self._collection.aggregate(stages, **kwargs))
+            matching = list(self._collection.find(stages[0]["$match"]))
+            return list(process_pipeline(matching, self._collection.database, stages[1:], None))
+
     def _serialized(self, name: str, method: Callable[..., Any]) -> Callable[..., Any]:
         def call(*args: Any, **kwargs: Any) -> Any:
             with _LOCK:

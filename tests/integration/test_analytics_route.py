@@ -64,9 +64,7 @@ def test_each_hour_counts_what_was_created_and_what_ended_in_it(api: Any, three_
     assert [b["throughputMiBps"] for b in answer["buckets"]] == [1.0, 2.0, 0.0]
 
 
-def test_duration_percentiles_by_job_type_cover_the_jobs_completed_in_the_window(
-    api: Any, three_hours: None
-) -> None:
+def test_duration_percentiles_by_job_type_cover_the_jobs_completed_in_the_window(api: Any, three_hours: None) -> None:
     durations = get(api, window()).json_body["durations"]
     assert durations == {
         "upload-hls-to-s3": {"p50": 10.0, "p95": 20.0, "p99": 20.0},
