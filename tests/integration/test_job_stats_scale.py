@@ -11,7 +11,7 @@ import bson
 
 from chalicelib.jobs.store import JOBS_COLLECTION, JobStore
 
-JOBS = 2_000
+JOBS = 1_000
 
 
 class Recording:
