@@ -22,7 +22,7 @@ from enum import StrEnum
 from typing import Any
 
 from chalicelib.errors import Invalid
-from chalicelib.jobs.model import JobFilters, JobStatus
+from chalicelib.jobs.model import JobFilters, JobStatus, as_utc
 from chalicelib.jobs.percentiles import summary
 from chalicelib.jobs.store import JobStore, list_query
 from chalicelib.queue import JobQueue
@@ -100,10 +100,6 @@ def bucket_of(field: str, size: BucketSize) -> dict[str, Any]:
     return {"$subtract": [f"${field}", {"$mod": [{"$subtract": [f"${field}", naive_epoch]}, length_ms]}]}
 
 
-def _utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
 def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat().replace("+00:00", "Z") if moment is not None else None
 
@@ -130,13 +126,13 @@ class Analytics:
         return {**self._filters, "status": {"$in": statuses}, **self._in_window("finishedAt")}
 
     def buckets(self) -> list[dict[str, Any]]:
-        rows = {start: _empty_bucket(start) for start in self.window.starts}
+        rows = {start: _empty_bucket() for start in self.window.starts}
         created = [
             {"$match": {**self._filters, **self._in_window("createdAt")}},
             {"$group": {"_id": bucket_of("createdAt", self.window.size), "count": {"$sum": 1}}},
         ]
         for group in self._jobs.aggregate(created):
-            rows[_utc(group["_id"])]["created"] = int(group["count"])
+            rows[as_utc(group["_id"])]["created"] = int(group["count"])
         finished_statuses = self._statuses(FINISHED)
         if finished_statuses:
             ended = [
@@ -150,14 +146,14 @@ class Analytics:
                 },
             ]
             for group in self._jobs.aggregate(ended):
-                row = rows[_utc(group["_id"]["start"])]
+                row = rows[as_utc(group["_id"]["start"])]
                 row[group["_id"]["status"]] = int(group["count"])
                 if group["_id"]["status"] == JobStatus.COMPLETED.value:
                     row["bytesUploaded"] = int(group["bytes"])
         seconds = self.window.size.length.total_seconds()
         for row in rows.values():
             row["throughputMiBps"] = round(row["bytesUploaded"] / MIB / seconds, 6)
-        return [{**row, "start": _iso(start)} for start, row in sorted(rows.items())]
+        return [{"start": _iso(start), **row} for start, row in sorted(rows.items())]
 
     def durations(self) -> dict[str, dict[str, float | None]]:
         """p50/p95/p99 of the durations of the jobs that completed in the window, by jobType."""
@@ -194,7 +190,7 @@ class Analytics:
                 "example": {
                     "jobId": group["jobId"],
                     "failedReason": group["failedReason"],
-                    "at": _iso(_utc(group["at"])),
+                    "at": _iso(as_utc(group["at"])),
                 },
             }
             for group in self._jobs.aggregate(pipeline)
@@ -213,7 +209,7 @@ def oldest_waiting(store: JobStore, filters: dict[str, Any]) -> tuple[str, float
     first = next(iter(found), None)
     if first is None:
         return None
-    return str(first["jobId"]), round(max(0.0, (store.now() - _utc(first["waitingSince"])).total_seconds()), 3)
+    return str(first["jobId"]), round(max(0.0, (store.now() - as_utc(first["waitingSince"])).total_seconds()), 3)
 
 
 def backlog(store: JobStore, filters: dict[str, Any]) -> dict[str, Any]:
@@ -255,5 +251,5 @@ def analytics(request: AnalyticsRequest, *, store: JobStore, queue: JobQueue) ->
     }
 
 
-def _empty_bucket(start: datetime) -> dict[str, Any]:
-    return {"start": start, "created": 0, "completed": 0, "failed": 0, "cancelled": 0, "bytesUploaded": 0}
+def _empty_bucket() -> dict[str, Any]:
+    return {"created": 0, "completed": 0, "failed": 0, "cancelled": 0, "bytesUploaded": 0}
