@@ -102,9 +102,10 @@ def fill(store: JobStore, count: int, batch: int = 2_000) -> float:
     return time.perf_counter() - started
 
 
-def timed(run: Callable[[], Any], repeats: int) -> tuple[float, list[float], Any]:
-    """Median milliseconds over `repeats` runs after one untimed one, the samples, and the last answer."""
-    answer = run()
+def timed(run: Callable[[], Any], repeats: int, warm_up: bool) -> tuple[float, list[float], Any]:
+    """Median milliseconds over `repeats` runs (after an untimed one if `warm_up`), the samples, and
+    the last answer."""
+    answer = run() if warm_up else None
     samples = []
     for _ in range(repeats):
         started = time.perf_counter()
@@ -132,6 +133,12 @@ def queries(store: JobStore) -> dict[str, tuple[str, Callable[[], Any]]]:
     }
 
 
+def spread(samples: list[float]) -> str:
+    if len(samples) == 1:
+        return "1 run"
+    return f"median of {len(samples)}, {min(samples):.0f}-{max(samples):.0f} ms"
+
+
 def describe_store(uri: str | None) -> str:
     if uri:
         return "a MongoDB server over the wire (--mongodb-uri)"
@@ -152,7 +159,7 @@ def open_store(uri: str | None) -> tuple[JobStore, Callable[[], None]]:
 
 
 def analytics_figures(
-    jobs: int, repeats: int, uri: str | None = None, log: Callable[[str], None] = print
+    jobs: int, repeats: int, uri: str | None = None, warm_up: bool = True, log: Callable[[str], None] = print
 ) -> list[Figure]:
     load = os.getloadavg()[0]
     store, close = open_store(uri)
@@ -173,7 +180,7 @@ def analytics_figures(
         ]
         for key, (label, run) in queries(store).items():
             log(f"timing {label}")
-            median, samples, answer = timed(run, repeats)
+            median, samples, answer = timed(run, repeats, warm_up)
             size = len(json.dumps(answer, default=str))
             figures.append(
                 Figure(
@@ -182,7 +189,7 @@ def analytics_figures(
                     label,
                     median,
                     "ms",
-                    detail=f"median of {repeats}, {min(samples):.0f}-{max(samples):.0f} ms; answer {size:,} bytes",
+                    detail=f"{spread(samples)}{'' if warm_up else ', no warm-up'}; answer {size:,} bytes",
                     samples=samples,
                 )
             )
@@ -194,12 +201,15 @@ def analytics_figures(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--jobs", type=int, default=100_000)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--no-warm-up", action="store_true", help="time the first run too (mongomock caches nothing)")
     parser.add_argument("--mongodb-uri", default=None, help="measure on this server instead of the embedded store")
     parser.add_argument("--out", type=Path, default=BENCH / "results.json")
     args = parser.parse_args(argv)
     started = time.monotonic()
-    figures = analytics_figures(args.jobs, args.repeats, args.mongodb_uri, log=lambda m: print(m, file=sys.stderr))
+    figures = analytics_figures(
+        args.jobs, args.repeats, args.mongodb_uri, not args.no_warm_up, log=lambda m: print(m, file=sys.stderr)
+    )
     merge_json(args.out, figures)
     print_table(figures, None)
     print(f"{time.monotonic() - started:.0f} s; merged into {args.out}", file=sys.stderr)
