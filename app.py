@@ -16,8 +16,9 @@ from chalicelib.blueprints.websocket import websocket as websocket_blueprint
 from chalicelib.blueprints.workers import upload_hls_worker, upload_master_worker, workers_bp
 from chalicelib.errors import Forbidden, Unauthorized
 from chalicelib.http import as_chalice_error, http_errors, parse
-from chalicelib.jobs import service
+from chalicelib.jobs import analytics, service
 from chalicelib.jobs.model import ClearRequest, CreateJobRequest, ListFilters, RetryRequest
+from chalicelib.metrics import prometheus
 from chalicelib.services import get_services
 
 # Chalice packages a blueprint's event handler under its own module, so Lambda would enter it without
@@ -101,6 +102,22 @@ def list_jobs() -> dict[str, Any]:
 def job_stats() -> dict[str, Any]:
     services = get_services()
     return service.job_stats(store=services.store, queue=services.queue)
+
+
+@app.route(f"{BASE}/analytics", methods=["GET"])
+@http_errors
+def job_analytics() -> dict[str, Any]:
+    request = parse(analytics.AnalyticsRequest, dict(_request().query_params or {}))
+    services = get_services()
+    return analytics.analytics(request, store=services.store, queue=services.queue)
+
+
+@app.route("/v1/studio/metrics", methods=["GET"])
+@http_errors
+def prometheus_metrics() -> Response:
+    services = get_services()
+    text, content_type = prometheus.exposition(store=services.store, queue=services.queue)
+    return Response(body=text, headers={"Content-Type": content_type})
 
 
 @app.route(f"{BASE}/{{job_id}}", methods=["GET"])

@@ -236,7 +236,17 @@ loaded = sorted(m for m in set(sys.modules) - before
 print(json.dumps(loaded))
 """
 # Everything the service needs at some point (requirements.txt), imported eagerly.
-RUNTIME_DEPENDENCIES = ("chalice", "pydantic", "pydantic_settings", "jwt", "boto3", "pymongo", "m3u8", "webvtt")
+RUNTIME_DEPENDENCIES = (
+    "chalice",
+    "pydantic",
+    "pydantic_settings",
+    "jwt",
+    "boto3",
+    "pymongo",
+    "m3u8",
+    "webvtt",
+    "prometheus_client",
+)
 
 
 def _python(code: str) -> float:

@@ -91,7 +91,18 @@ def write_json(path: Path, figures: list[Figure], about: dict[str, Any]) -> None
     path.write_text(json.dumps(document, indent=2) + "\n")
 
 
-def print_table(figures: list[Figure], about: dict[str, Any]) -> None:
+def merge_json(path: Path, figures: list[Figure]) -> None:
+    """Put `figures` into an existing results.json (a step run on its own: bench/analytics.py),
+    keeping the other figures and the machine of the run that wrote them."""
+    document: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
+    for figure in figures:
+        entry = asdict(figure)
+        del entry["key"]
+        document[figure.key] = entry
+    path.write_text(json.dumps(document, indent=2) + "\n")
+
+
+def print_table(figures: list[Figure], about: dict[str, Any] | None) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -109,8 +120,9 @@ def print_table(figures: list[Figure], about: dict[str, Any]) -> None:
             verdict = f"[{colour}]{figure.verdict}[/]"
             table.add_row(figure.label, figure.shown(), figure.target or "-", verdict, figure.detail)
         console.print(table)
-    versions = ", ".join(f"{k} {v}" for k, v in about["versions"].items() if v)
-    console.print(f"[dim]{_about(about)}; {versions}[/]")
+    if about is not None:
+        versions = ", ".join(f"{k} {v}" for k, v in about["versions"].items() if v)
+        console.print(f"[dim]{_about(about)}; {versions}[/]")
     targets = [f for f in figures if f.passed is not None]
     missed = [f for f in targets if not f.passed]
     summary = f"{len(targets) - len(missed)} of {len(targets)} targets met"

@@ -17,6 +17,8 @@ entrants alternating, the first one rotating each round, the median of the round
 4. MongoDB writes (calls on the jobs collection naming the job) and WebSocket messages (to a client
    subscribed to everything) for a rendition of 2,000 small segments, against seconds / interval + 10.
 5. `import app` (the Lambda cold start's share of ours) against its dependencies' bare imports.
+6. Analytics, stats, the Prometheus scrape and the search over 100,000 jobs on the embedded store
+   (bench/analytics.py; `python -m bench.analytics` runs this step alone).
 
 Each part runs against a fresh system process (moto's memory is restarted with it).
 """
@@ -36,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import measure
+from bench.analytics import analytics_figures
 from bench.contenders import Contender, installed
 from bench.data import Dataset, DataSpec, prepare
 from bench.harness import Bucket, EventListener, delay_proxy, system_process
@@ -46,6 +49,7 @@ BENCH = Path(__file__).resolve().parent
 SERVICE = "studio-uploads"
 SMOKE_SPEC = DataSpec(large_segments=20, small_segments=20, video_mib=20)
 DELAY_MS = 100
+ANALYTICS_JOBS, SMOKE_ANALYTICS_JOBS = 100_000, 500
 # Their time / ours, at least: (endpoint, contender name) -> ratio.
 RATIO_TARGETS = {("plain", "aws s3 sync"): 1.2, ("plain", "s5cmd cp"): 0.9, ("proxy", "aws s3 sync"): 2.5}
 ENDPOINT_TITLES = {
@@ -294,6 +298,11 @@ def run_benchmark(args: argparse.Namespace) -> Outcome:
         with session(dataset.root) as s:  # a fresh process: its memory baseline owes nothing to the contests
             log(f"peak memory while uploading the {spec.video_mib} MiB file")
             figures += memory_figures(measure.peak_memory(s, dataset), settings, spec.video_mib)
+
+    # One timed run per query: mongomock caches nothing, and its $group sorts in pure Python, so a
+    # query over the 30 days of 100,000 jobs takes minutes there (bench/analytics.py).
+    analytics_jobs = SMOKE_ANALYTICS_JOBS if args.smoke else ANALYTICS_JOBS
+    figures += analytics_figures(analytics_jobs, 1, warm_up=False, log=log)
 
     log(f"import times, median of {args.import_repeats}")
     figures += import_figures(measure.import_times(args.import_repeats))

@@ -23,6 +23,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from chalicelib.errors import UploadError
+from chalicelib.jobs.search import SEARCH_FIELD, search_words
 
 OBJECT_ID = re.compile(r"^[0-9a-fA-F]{24}$")
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
@@ -392,11 +393,13 @@ def new_job_document(request: CreateJobRequest, *, bucket: str, max_attempts: in
         destination_prefix=_destination_prefix(request),
     )
     # Unset fields stay absent, so `$min` can set startedAt on the first claim only.
-    return job.model_dump(mode="python", by_alias=True, exclude_none=True)
+    document = job.model_dump(mode="python", by_alias=True, exclude_none=True)
+    document[SEARCH_FIELD] = search_words(request.resource_name, request.filename)
+    return document
 
 
-class ListFilters(BaseModel):
-    """Query parameters of `GET /upload-jobs`."""
+class JobFilters(BaseModel):
+    """The job filters of `GET /upload-jobs`, shared by the analytics route."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -410,8 +413,6 @@ class ListFilters(BaseModel):
     from_: datetime | None = Field(default=None, alias="from")
     to: datetime | None = None
     q: str | None = Field(default=None, max_length=200)
-    limit: int = Field(default=50, ge=1, le=500)
-    cursor: str | None = None
 
     @field_validator("resource_id")
     @classmethod
@@ -422,6 +423,13 @@ class ListFilters(BaseModel):
     @classmethod
     def _aware(cls, value: datetime | None) -> datetime | None:
         return as_utc(value) if value is not None else None
+
+
+class ListFilters(JobFilters):
+    """Query parameters of `GET /upload-jobs`: the filters and a page."""
+
+    limit: int = Field(default=50, ge=1, le=500)
+    cursor: str | None = None
 
 
 class RetryRequest(BaseModel):

@@ -16,15 +16,17 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib.errors import Conflict, Invalid, NotFound
-from chalicelib.jobs import states
+from chalicelib.jobs import percentiles, states
 from chalicelib.jobs.model import (
     ClearStatus,
+    JobFilters,
     JobStatus,
     ListFilters,
     UploadJob,
     as_utc,
     utcnow,
 )
+from chalicelib.jobs.search import SEARCH_FIELD, search_query, search_words
 
 JOBS_COLLECTION = "upload_jobs"
 # pymongo's constants, spelled out so importing the store does not import pymongo (cold start).
@@ -47,6 +49,12 @@ MAINTENANCE_INDEXES = (
 # Cleanup's claim on a job (maintenance/cleanup.py): while it holds, retry and a second cleanup
 # are refused; it lapses on its own should the cleanup die.
 CLEANUP_CLAIM_FIELDS = ("cleanupOwner", "cleanupUntil")
+# The analytics' backlog reads the longest-waiting job from this one (chalicelib/jobs/analytics.py).
+WAITING_SINCE_INDEX = [("status", ASCENDING), ("waitingSince", ASCENDING)]
+SEARCH_INDEX = [(SEARCH_FIELD, ASCENDING)]
+BACKFILL_BATCH = 500
+# Duration histograms by the value of a field (JobStore.duration_bins).
+Histograms = dict[Any, list[percentiles.Bin]]
 STATUSES = tuple(s.value for s in JobStatus)
 LOST_ANSWER_READS = 3  # reads of a job whose state change lost its answer, before giving up
 
@@ -69,8 +77,8 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         raise Invalid("cursor is not a cursor this API returned") from exc
 
 
-def list_query(filters: ListFilters) -> dict[str, Any]:
-    """The MongoDB filter for `GET /upload-jobs` (without the cursor)."""
+def list_query(filters: JobFilters) -> dict[str, Any]:
+    """The MongoDB filter for `GET /upload-jobs` (without the cursor), and the analytics' filters."""
     query: dict[str, Any] = {}
     exact = {
         "status": filters.status,
@@ -90,23 +98,13 @@ def list_query(filters: ListFilters) -> dict[str, Any]:
     if created:
         query["createdAt"] = created
     if filters.q:
-        pattern = {"$regex": re.escape(filters.q), "$options": "i"}
-        query["$or"] = [{"resourceName": pattern}, {"filename": pattern}]
+        query.update(search_query(filters.q))
     return query
 
 
 def _naive(value: Any) -> Any:
     """A datetime without its zone (pymongo reads them naive unless tz_aware), other values as they are."""
     return value.replace(tzinfo=None) if isinstance(value, datetime) else value
-
-
-def percentile(values: list[float], fraction: float) -> float | None:
-    """Nearest-rank percentile; None for no values."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = max(1, -(-len(ordered) * fraction // 1))
-    return ordered[int(rank) - 1]
 
 
 class JobStore:
@@ -129,8 +127,23 @@ class JobStore:
         self._jobs.create_index(NEWEST_FIRST, name="newest_first")
         for field in FILTER_FIELDS:
             self._jobs.create_index([(field, ASCENDING), *NEWEST_FIRST], name=f"{field}_newest_first")
-        for keys in MAINTENANCE_INDEXES:
+        for keys in (*MAINTENANCE_INDEXES, WAITING_SINCE_INDEX):
             self._jobs.create_index(keys, name="_".join(f"{k}_{d}" for k, d in keys))
+        self._jobs.create_index(SEARCH_INDEX, name="search_words")
+        self.backfill_search_words()
+
+    def backfill_search_words(self) -> int:
+        """Give jobs created before the word search their `searchWords` (idempotent; how many it wrote)."""
+        written = 0
+        while True:
+            projection = {"_id": 1, "resourceName": 1, "filename": 1}
+            batch = list(self._jobs.find({SEARCH_FIELD: {"$exists": False}}, projection, limit=BACKFILL_BATCH))
+            for document in batch:
+                words = search_words(document.get("resourceName"), document.get("filename"))
+                self._jobs.update_one({"_id": document["_id"]}, {"$set": {SEARCH_FIELD: words}})
+            written += len(batch)
+            if len(batch) < BACKFILL_BATCH:
+                return written
 
     # Reads -------------------------------------------------------------------------------
 
@@ -167,21 +180,17 @@ class JobStore:
         return jobs, next_cursor
 
     def stats(self) -> dict[str, Any]:
-        """Counts by status and metrics from one aggregation."""
-        pipeline = [
-            {
-                "$group": {
-                    "_id": "$status",
-                    "count": {"$sum": 1},
-                    "bytes": {"$sum": "$uploadedBytes"},
-                    "durations": {"$push": "$durationSeconds"},
-                }
-            }
+        """Counts by status and metrics. Each count is one indexed count (status leads an index); the
+        metrics read only the completed jobs, in two aggregations whose results are one total and a
+        few hundred histogram bins, so nothing grows with the number of jobs (p95 from the bins)."""
+        counts = {status: int(self._jobs.count_documents({"status": status})) for status in STATUSES}
+        totals = [
+            {"$match": {"status": JobStatus.COMPLETED.value}},
+            {"$group": {"_id": None, "bytes": {"$sum": "$uploadedBytes"}, "avg": {"$avg": "$durationSeconds"}}},
         ]
-        groups = {g["_id"]: g for g in self._jobs.aggregate(pipeline)}
-        counts = {status: int(groups.get(status, {}).get("count", 0)) for status in STATUSES}
-        completed = groups.get(JobStatus.COMPLETED.value, {})
-        durations = [float(d) for d in completed.get("durations", []) if isinstance(d, int | float)]
+        completed: dict[str, Any] = next(iter(self._jobs.aggregate(totals)), {})
+        average = completed.get("avg")
+        p95 = percentiles.summary(self.duration_bins({}).get(None, []), {"p95": 0.95})["p95"]
         finished = counts["completed"] + counts["failed"] + counts["cancelled"]
         return {
             "total": sum(counts.values()),
@@ -189,11 +198,28 @@ class JobStore:
             "metrics": {
                 "completionRate": round(counts["completed"] / finished, 4) if finished else 0.0,
                 "failureRate": round(counts["failed"] / finished, 4) if finished else 0.0,
-                "avgDurationSeconds": round(sum(durations) / len(durations), 3) if durations else None,
-                "p95DurationSeconds": percentile(durations, 0.95),
+                "avgDurationSeconds": round(float(average), 3) if average is not None else None,
+                "p95DurationSeconds": p95,
                 "bytesUploaded": int(completed.get("bytes", 0)),
             },
         }
+
+    def duration_bins(self, match: Mapping[str, Any], by: str | None = None) -> Histograms:
+        """Histograms of completed jobs' durations (chalicelib/jobs/percentiles.py) among the jobs
+        matching `match`: one per value of the field `by`, or one under None."""
+        pipeline = [
+            {"$match": {**match, "status": JobStatus.COMPLETED.value, "durationSeconds": {"$type": "number"}}},
+            {
+                "$group": {
+                    "_id": {"by": f"${by}" if by else None, "key": percentiles.bin_key("durationSeconds")},
+                    **percentiles.bin_accumulators("durationSeconds"),
+                }
+            },
+        ]
+        grouped: dict[Any, list[dict[str, Any]]] = {}
+        for group in self._jobs.aggregate(pipeline):
+            grouped.setdefault(group["_id"]["by"], []).append({**group, "key": group["_id"]["key"]})
+        return {name: percentiles.bins_from_groups(groups) for name, groups in grouped.items()}
 
     # Writes ------------------------------------------------------------------------------
 

@@ -39,3 +39,12 @@ def test_import_app_creates_no_client_and_opens_no_socket() -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "clients [] connections []" in result.stdout
+
+
+def test_import_app_leaves_prometheus_client_for_the_first_scrape() -> None:
+    probe = "import sys, app; print('prometheus_client' in sys.modules)"
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120, env={"PATH": "/usr/bin"}
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"

@@ -1,0 +1,1 @@
+"""Metrics for the tools teams already run (Prometheus)."""
