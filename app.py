@@ -15,7 +15,7 @@ from chalicelib.blueprints.websocket import on_ws_connect, on_ws_disconnect, on_
 from chalicelib.blueprints.websocket import websocket as websocket_blueprint
 from chalicelib.blueprints.workers import upload_hls_worker, upload_master_worker, workers_bp
 from chalicelib.errors import Forbidden, Unauthorized
-from chalicelib.http import as_chalice_error, http_errors, parse
+from chalicelib.http import as_chalice_error, http_errors, json_body, parse
 from chalicelib.jobs import service
 from chalicelib.jobs.model import ClearRequest, CreateJobRequest, ListFilters, RetryRequest
 from chalicelib.services import get_services
@@ -70,8 +70,7 @@ def _request() -> Request:
 
 
 def _body() -> Any:
-    request = _request()
-    return request.json_body if request.raw_body else None
+    return json_body(_request())
 
 
 @app.route("/v1/health", methods=["GET"])

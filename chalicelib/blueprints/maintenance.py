@@ -11,7 +11,7 @@ from chalice import Blueprint
 from chalice.app import CloudWatchEvent, SQSEvent
 
 from chalicelib import maintenance
-from chalicelib.http import http_errors, parse
+from chalicelib.http import http_errors, json_body, parse
 from chalicelib.jobs.model import CleanupRequest, QueueName
 from chalicelib.queue import DEAD_LETTER_SUFFIX
 from chalicelib.services import get_services
@@ -31,8 +31,7 @@ def dead_letter_queue(queue: QueueName) -> str:
 
 
 def _body() -> Any:
-    request = bp.current_request
-    return request.json_body if request.raw_body else None
+    return json_body(bp.current_request)
 
 
 @bp.route(f"{BASE}/{{job_id}}/cleanup", methods=["POST"])

@@ -6,6 +6,7 @@ Attributes are snake_case in Python and camelCase in JSON and MongoDB (aliases).
 from __future__ import annotations
 
 import re
+import unicodedata
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -26,6 +27,13 @@ OBJECT_ID = re.compile(r"^[0-9a-fA-F]{24}$")
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}$")
 HISTORY_LIMIT = 50
+MAX_PATH_LENGTH = 1024
+MAX_METADATA_DEPTH = 8
+# A key segment of uploadPath: what a CDN path can carry without any encoding.
+KEY_SEGMENT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
+PERCENT_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
+# Characters that look like a separator or a dot but that NFKC does not fold into one.
+SEPARATOR_LOOKALIKES = frozenset("\u2215\u2044\u29f8\u29f5\u2216\ufe68\u2024\u2025\u2026")
 
 
 class JobStatus(StrEnum):
@@ -137,14 +145,62 @@ def _object_id(value: str | None, field: str) -> str | None:
     return value.lower() if value else value
 
 
+def path_problem(value: str) -> str | None:
+    """Why a path given in a request could be read as another path, or None when it cannot.
+
+    Refused: control characters (NUL among them), backslashes (a separator on some systems),
+    percent escapes (`%2e%2e` is `..` to whoever decodes it), characters that look like a
+    separator or a dot (`\uff0e\uff0e`, `\u2215`), `..` parts, and anything longer than MAX_PATH_LENGTH."""
+    if len(value) > MAX_PATH_LENGTH:
+        return f"is longer than {MAX_PATH_LENGTH} characters"
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        return "contains a control character"
+    if "\\" in value:
+        return "contains a backslash"
+    if PERCENT_ESCAPE.search(value):
+        return "contains a percent escape"
+    for char in value:
+        if char in SEPARATOR_LOOKALIKES or (
+            char not in "./" and any(c in "./\\" for c in unicodedata.normalize("NFKC", char))
+        ):
+            return f"contains {char!r}, which looks like a separator or a dot"
+    if ".." in value.split("/"):
+        return "contains '..'"
+    return None
+
+
+def _safe_path(value: str | None, field: str) -> str | None:
+    """A source path or reference: absolute paths stay allowed (the source rules check the root)."""
+    if value is not None and (problem := path_problem(value)):
+        raise ValueError(f"{field} {problem}")
+    return value
+
+
 def _relative_path(value: str | None, field: str) -> str | None:
-    """uploadPath: a key prefix inside the bucket; no `..`, no leading `/`."""
+    """uploadPath: a key prefix inside the bucket; no `..`, no leading `/`, plain segments only."""
     if value is None:
         return None
+    _safe_path(value, field)
     parts = value.strip("/").split("/") if value else []
     if value.startswith("/") or not value or any(p in ("", ".", "..") for p in parts):
         raise ValueError(f"{field} must be a relative path without '..', '.' or empty parts")
+    if not all(KEY_SEGMENT.match(part) for part in parts):
+        raise ValueError(f"{field} parts must be letters, digits, '_', '-' or '.' (not first)")
     return value.strip("/")
+
+
+def _storable(value: Any, field: str, depth: int = 0) -> None:
+    """Free-form metadata MongoDB can store as given: bounded nesting, no `$` or NUL in keys."""
+    if depth > MAX_METADATA_DEPTH:
+        raise ValueError(f"{field} is nested deeper than {MAX_METADATA_DEPTH} levels")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key.startswith("$") or "\x00" in key:
+                raise ValueError(f"{field} has a key {key!r}: keys may not start with '$' or contain NUL")
+            _storable(item, field, depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            _storable(item, field, depth + 1)
 
 
 class HistoryEntry(BaseModel):
@@ -220,8 +276,27 @@ class CreateJobRequest(BaseModel):
     @field_validator("filename")
     @classmethod
     def _filename(cls, value: str | None) -> str | None:
-        if value is not None and ("/" in value or value in (".", "..") or not value):
+        if value is not None and ("/" in value or value in (".", "..") or not value or path_problem(value)):
             raise ValueError("filename must be a plain file name")
+        return value
+
+    @field_validator("hls_dir", "master_playlist_path", "subtitle_path", "subtitle_playlist_path", "source_path")
+    @classmethod
+    def _source_path(cls, value: str | None, info: Any) -> str | None:
+        return _safe_path(value, to_camel(info.field_name))
+
+    @field_validator("initial_metadata")
+    @classmethod
+    def _metadata(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        _storable(value, "initialMetadata")
+        return value
+
+    @field_validator("subtitle_metadata")
+    @classmethod
+    def _subtitle_metadata(cls, value: SubtitleMetadata | None) -> SubtitleMetadata | None:
+        if value is not None and value.language is not None and not SAFE_NAME.match(value.language):
+            raise ValueError("subtitleMetadata.language must be 1-64 letters, digits, '_', '-' or '.'")
+        _storable(value.model_extra if value is not None else None, "subtitleMetadata")
         return value
 
     @field_validator("subtitle_languages")
@@ -329,9 +404,26 @@ class UploadJob(CreateJobRequest):
     def _aware(cls, value: datetime | None) -> datetime | None:
         return as_utc(value) if value is not None else None
 
+    # Stored jobs were validated at creation, under the rules of their day: reading one never fails
+    # because a rule became stricter since.
     @model_validator(mode="after")
-    def _required_by_type(self) -> UploadJob:  # stored jobs were validated at creation
+    def _required_by_type(self) -> UploadJob:
         return self
+
+    @field_validator("hls_dir", "master_playlist_path", "subtitle_path", "subtitle_playlist_path", "source_path")
+    @classmethod
+    def _source_path(cls, value: str | None, info: Any) -> str | None:
+        return value
+
+    @field_validator("initial_metadata")
+    @classmethod
+    def _metadata(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        return value
+
+    @field_validator("subtitle_metadata")
+    @classmethod
+    def _subtitle_metadata(cls, value: SubtitleMetadata | None) -> SubtitleMetadata | None:
+        return value
 
     @classmethod
     def from_document(cls, document: dict[str, Any]) -> UploadJob:
@@ -412,7 +504,8 @@ class ClearRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     status: ClearStatus
-    older_than_days: float | None = Field(default=None, alias="olderThanDays", ge=0)
+    # At most a century: beyond, `now - olderThanDays` is before year 1 and cannot be computed.
+    older_than_days: float | None = Field(default=None, alias="olderThanDays", ge=0, le=36500, allow_inf_nan=False)
 
 
 class CleanupRequest(BaseModel):
