@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help install run demo token test lint typecheck unit bench clean
+.PHONY: help install run demo token test lint typecheck unit bench clean openapi fuzz
 
 help:
 	@echo "make demo   - the whole system on this machine uploading a real HLS ladder"
@@ -12,6 +12,8 @@ help:
 	@echo "make run    - the local runtime (HTTP API, WebSocket, S3/SQS, workers) until Ctrl-C"
 	@echo "make token  - print an admin JWT for the local runtime"
 	@echo "make bench  - benchmarks against aws s3 sync, s5cmd and rclone"
+	@echo "make openapi - regenerate docs/openapi.json and docs/websocket-messages.json from the models"
+	@echo "make fuzz   - schemathesis against the local runtime, every operation (FUZZ_EXAMPLES=50)"
 	@echo "make package [STAGE=dev]            - the deployable template in build/package, checked by cfn-lint"
 	@echo "make deploy STAGE=dev DEPLOY_BUCKET=... - package, upload and deploy with CloudFormation (docs/deploy.md)"
 	@echo "make bootstrap [STAGE=dev]          - create or check the Spaces bucket and the MongoDB indexes"
@@ -42,6 +44,14 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy chalicelib
+
+openapi: $(STAMP)
+	$(BIN)/python -m chalicelib.openapi
+
+FUZZ_EXAMPLES ?= 50
+
+fuzz: $(STAMP)
+	$(BIN)/python -m tools.fuzz --examples $(FUZZ_EXAMPLES)
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit -q

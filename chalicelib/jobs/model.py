@@ -10,7 +10,7 @@ import unicodedata
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from pydantic import (
     AliasGenerator,
@@ -26,6 +26,8 @@ from pydantic.alias_generators import to_camel
 OBJECT_ID = re.compile(r"^[0-9a-fA-F]{24}$")
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}$")
+# Route names under /upload-jobs/: a job with one of these ids could never be read or deleted.
+RESERVED_JOB_IDS = frozenset({"stats", "clear", "fix-stuck"})
 HISTORY_LIMIT = 50
 MAX_PATH_LENGTH = 1024
 MAX_METADATA_DEPTH = 8
@@ -139,6 +141,15 @@ CAMEL = ConfigDict(
 )
 
 
+def pattern_of(regex: re.Pattern[str]) -> Any:
+    """The regex a validator below enforces, stated in the JSON Schema (the message stays ours)."""
+    return Field(json_schema_extra={"pattern": regex.pattern})
+
+
+ObjectIdText = Annotated[str, pattern_of(OBJECT_ID)]
+SafeName = Annotated[str, pattern_of(SAFE_NAME)]
+
+
 def _object_id(value: str | None, field: str) -> str | None:
     if value is not None and not OBJECT_ID.match(value):
         raise ValueError(f"{field} must be a 24-character hex ObjectId")
@@ -230,14 +241,14 @@ class CreateJobRequest(BaseModel):
 
     model_config = ConfigDict(**CAMEL, extra="forbid", str_strip_whitespace=True)
 
-    job_id: str | None = None
+    job_id: Annotated[str | None, pattern_of(JOB_ID)] = None
     job_type: JobType
     resource_type: ResourceType
-    resource_id: str
+    resource_id: ObjectIdText
     resource_name: str | None = Field(default=None, max_length=500)
     filename: str | None = Field(default=None, max_length=255)
     content_type: ContentType | None = None
-    label: str | None = None
+    label: Annotated[str | None, pattern_of(SAFE_NAME)] = None
     hls_dir: str | None = None
     master_playlist_path: str | None = None
     subtitle_path: str | None = None
@@ -246,12 +257,12 @@ class CreateJobRequest(BaseModel):
     upload_path: str | None = None
     initial_metadata: dict[str, Any] | None = None
     subtitle_metadata: SubtitleMetadata | None = None
-    subtitle_languages: list[str] = Field(default_factory=list)
+    subtitle_languages: list[SafeName] = Field(default_factory=list)
     bucket_name: str | None = None
     client_id: str | None = Field(default=None, max_length=128)
-    film_id: str | None = None
-    episode_id: str | None = None
-    season_id: str | None = None
+    film_id: Annotated[str | None, pattern_of(OBJECT_ID)] = None
+    episode_id: Annotated[str | None, pattern_of(OBJECT_ID)] = None
+    season_id: Annotated[str | None, pattern_of(OBJECT_ID)] = None
     max_attempts: int | None = Field(default=None, ge=1, le=100)
 
     @field_validator("job_id")
@@ -259,6 +270,8 @@ class CreateJobRequest(BaseModel):
     def _job_id(cls, value: str | None) -> str | None:
         if value is not None and not JOB_ID.match(value):
             raise ValueError("jobId must be 1-128 characters of letters, digits, '_', '-', '.', ':'")
+        if value in RESERVED_JOB_IDS:
+            raise ValueError(f"jobId {value!r} is reserved: it names a route")
         return value
 
     @field_validator("resource_id", "film_id", "episode_id", "season_id")
@@ -340,6 +353,8 @@ class UploadJob(CreateJobRequest):
     """A job as stored in MongoDB and returned by the API (every SPEC 2 field)."""
 
     model_config = ConfigDict(**CAMEL, extra="ignore")
+    # Kept for the workers and cleanup, never shown by the API or the WebSocket.
+    API_EXCLUDED: ClassVar[frozenset[str]] = frozenset({"written_keys", "multipart_uploads"})
 
     job_id: str
     queue_name: QueueName
@@ -410,6 +425,11 @@ class UploadJob(CreateJobRequest):
     def _required_by_type(self) -> UploadJob:
         return self
 
+    @field_validator("job_id")
+    @classmethod
+    def _job_id(cls, value: str) -> str:
+        return value
+
     @field_validator("hls_dir", "master_playlist_path", "subtitle_path", "subtitle_playlist_path", "source_path")
     @classmethod
     def _source_path(cls, value: str | None, info: Any) -> str | None:
@@ -431,7 +451,7 @@ class UploadJob(CreateJobRequest):
 
     def to_api(self) -> dict[str, Any]:
         """The job as the API and the WebSocket show it (camelCase, ISO times)."""
-        return self.model_dump(mode="json", by_alias=True, exclude={"written_keys", "multipart_uploads"})
+        return self.model_dump(mode="json", by_alias=True, exclude=set(self.API_EXCLUDED))
 
     @property
     def is_finished(self) -> bool:
@@ -468,7 +488,7 @@ class ListFilters(BaseModel):
     job_type: JobType | None = Field(default=None, alias="jobType")
     upload_type: UploadType | None = Field(default=None, alias="uploadType")
     content_type: ContentType | None = Field(default=None, alias="contentType")
-    resource_id: str | None = Field(default=None, alias="resourceId")
+    resource_id: str | None = Field(default=None, alias="resourceId", json_schema_extra={"pattern": OBJECT_ID.pattern})
     label: str | None = Field(default=None, max_length=64)
     from_: datetime | None = Field(default=None, alias="from")
     to: datetime | None = None
