@@ -236,10 +236,35 @@ class SubtitleMetadata(BaseModel):
     label: str | None = None
 
 
+# One valid body per job type: docs/openapi.json shows them and `make fuzz` sends them.
+_RESOURCE = {"resourceType": "film", "resourceId": "64b7f0c2a1b2c3d4e5f60718"}
+CREATE_EXAMPLES: list[Any] = [
+    {"jobType": "upload-hls-to-s3", **_RESOURCE, "hlsDir": "films/long-take/720p", "label": "720p"},
+    {
+        "jobType": "upload-subtitle-to-s3",
+        **_RESOURCE,
+        "subtitlePath": "films/long-take/subs/en.vtt",
+        "subtitleMetadata": {"language": "en", "label": "English"},
+    },
+    {"jobType": "upload-video-to-s3", **_RESOURCE, "sourcePath": "films/long-take/movie.mp4", "filename": "movie.mp4"},
+    {
+        "jobType": "upload-master-playlist",
+        **_RESOURCE,
+        "masterPlaylistPath": "films/long-take/master.m3u8",
+        "subtitleLanguages": ["en"],
+    },
+]
+
+
 class CreateJobRequest(BaseModel):
     """The body of `POST /upload-jobs`, and the `job` of a queue message (SPEC 5)."""
 
-    model_config = ConfigDict(**CAMEL, extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(
+        **CAMEL,
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={"examples": CREATE_EXAMPLES},
+    )
 
     job_id: Annotated[str | None, pattern_of(JOB_ID)] = None
     job_type: JobType
@@ -352,7 +377,7 @@ class CreateJobRequest(BaseModel):
 class UploadJob(CreateJobRequest):
     """A job as stored in MongoDB and returned by the API (every SPEC 2 field)."""
 
-    model_config = ConfigDict(**CAMEL, extra="ignore")
+    model_config = ConfigDict(**CAMEL, extra="ignore", json_schema_extra=None)
     # Kept for the workers and cleanup, never shown by the API or the WebSocket.
     API_EXCLUDED: ClassVar[frozenset[str]] = frozenset({"written_keys", "multipart_uploads"})
 
