@@ -81,7 +81,8 @@ def parse(model: type[M], data: Any) -> M:
     if not isinstance(data, dict):
         raise Invalid("body: must be a JSON object")
     try:
-        return model.model_validate(data)
+        # By the documented (camelCase) names only; Python's names are not part of the API.
+        return model.model_validate(data, by_alias=True, by_name=False)
     except ValidationError as exc:
         raise Invalid(describe(exc)) from exc
 

@@ -18,6 +18,9 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
     field_validator,
     model_validator,
 )
@@ -288,7 +291,8 @@ class CreateJobRequest(BaseModel):
     film_id: Annotated[str | None, pattern_of(OBJECT_ID)] = None
     episode_id: Annotated[str | None, pattern_of(OBJECT_ID)] = None
     season_id: Annotated[str | None, pattern_of(OBJECT_ID)] = None
-    max_attempts: int | None = Field(default=None, ge=1, le=100)
+    # Strict: JSON has numbers and booleans, so "5" or "yes" are mistakes, not values to convert.
+    max_attempts: StrictInt | None = Field(default=None, ge=1, le=100)
 
     @field_validator("job_id")
     @classmethod
@@ -519,7 +523,7 @@ class ListFilters(BaseModel):
     to: datetime | None = None
     q: str | None = Field(default=None, max_length=200)
     limit: int = Field(default=50, ge=1, le=500)
-    cursor: str | None = None
+    cursor: str | None = Field(default=None, max_length=512)
 
     @field_validator("resource_id")
     @classmethod
@@ -550,10 +554,12 @@ class ClearRequest(BaseModel):
 
     status: ClearStatus
     # At most a century: beyond, `now - olderThanDays` is before year 1 and cannot be computed.
-    older_than_days: float | None = Field(default=None, alias="olderThanDays", ge=0, le=36500, allow_inf_nan=False)
+    older_than_days: StrictFloat | None = Field(
+        default=None, alias="olderThanDays", ge=0, le=36500, allow_inf_nan=False
+    )
 
 
 class CleanupRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    remove_source: bool = Field(default=False, alias="removeSource")
+    remove_source: StrictBool = Field(default=False, alias="removeSource")
