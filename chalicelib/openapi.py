@@ -21,8 +21,8 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 from chalicelib.http import MAX_BODY_BYTES
 from chalicelib.jobs.model import (
     JOB_ID,
-    ClearRequest,
     CleanupRequest,
+    ClearRequest,
     CreateJobRequest,
     ListFilters,
     RetryRequest,
@@ -30,8 +30,8 @@ from chalicelib.jobs.model import (
 )
 from chalicelib.responses import (
     JOB_SCHEMA_NAME,
-    Cleared,
     CleanupResult,
+    Cleared,
     Deleted,
     ErrorBody,
     FixStuckResult,
@@ -111,9 +111,7 @@ OPERATIONS: tuple[Operation, ...] = (
         public=True,
         tag="meta",
     ),
-    Operation(
-        "get", BASE, "listJobs", "List jobs, newest first", {200: ("One page", JobList)}, query=ListFilters
-    ),
+    Operation("get", BASE, "listJobs", "List jobs, newest first", {200: ("One page", JobList)}, query=ListFilters),
     Operation(
         "post",
         BASE,
@@ -259,7 +257,11 @@ def _not_null(schema: dict[str, Any]) -> dict[str, Any]:
 def component_schemas() -> tuple[dict[tuple[type[BaseModel], JsonSchemaMode], str], dict[str, Any]]:
     """Every model's JSON Schema under components/schemas, and each model's name there."""
     keys, schema = models_json_schema(MODELS, ref_template=REF)
-    names = {key: str(value["$ref"]).rsplit("/", 1)[-1] for key, value in keys.items()}
+    names: dict[tuple[type[BaseModel], JsonSchemaMode], str] = {
+        (model, mode): str(value["$ref"]).rsplit("/", 1)[-1]
+        for (model, mode), value in keys.items()
+        if isinstance(model, type) and issubclass(model, BaseModel)
+    }
     schemas: dict[str, Any] = _untitled(schema.get("$defs", {}))
     job = schemas.pop(names[(UploadJob, "serialization")])
     for internal in UploadJob.API_EXCLUDED:
@@ -343,7 +345,7 @@ def build_document() -> dict[str, Any]:
             "description": (
                 "Uploads a video platform's finished media to DigitalOcean Spaces and lets admins watch and "
                 "steer every upload. Every route but the public ones needs `Authorization: Bearer <JWT>` "
-                "(HS256, exp required, role admin). Errors are `{\"Code\", \"Message\"}`. "
+                '(HS256, exp required, role admin). Errors are `{"Code", "Message"}`. '
                 "The contract in prose is docs/README.md of the repository."
             ),
         },
@@ -386,10 +388,8 @@ def websocket_document() -> dict[str, Any]:
 
     ws_ref = "#/$defs/{model}"
     client: list[tuple[type[BaseModel], JsonSchemaMode]] = [(ClientMessage, "validation")]
-    server: list[tuple[type[BaseModel], JsonSchemaMode]] = [
-        (model, "serialization")
-        for model in (SubscribedReply, PongReply, WhoAmIReply, ErrorReply, *EVENT_MODELS.values())
-    ]
+    replies: list[type[BaseModel]] = [SubscribedReply, PongReply, WhoAmIReply, ErrorReply, *EVENT_MODELS.values()]
+    server: list[tuple[type[BaseModel], JsonSchemaMode]] = [(model, "serialization") for model in replies]
     keys, schema = models_json_schema([*client, *server], ref_template=ws_ref)
     defs = _untitled(schema.get("$defs", {}))
     client_ref = keys[client[0]]

@@ -456,7 +456,7 @@ class UploadJob(CreateJobRequest):
 
     @field_validator("job_id")
     @classmethod
-    def _job_id(cls, value: str) -> str:
+    def _job_id(cls, value: str | None) -> str | None:
         return value
 
     @field_validator("hls_dir", "master_playlist_path", "subtitle_path", "subtitle_playlist_path", "source_path")

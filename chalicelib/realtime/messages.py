@@ -5,7 +5,16 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, RootModel, StringConstraints, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    RootModel,
+    StrictBool,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
 
 from chalicelib.errors import Invalid
 from chalicelib.jobs.model import CAMEL, JOB_ID
@@ -24,7 +33,7 @@ class Subscribe(_Message):
     """`{"action": "subscribe", "all": true}` and/or `{"action": "subscribe", "jobIds": [...]}`."""
 
     action: Literal["subscribe"]
-    all: bool | None = None
+    all: StrictBool | None = None  # JSON's true or false, never "yes" or 1
     job_ids: list[JobId] = Field(default_factory=list, alias="jobIds", max_length=MAX_JOB_IDS)
 
     @model_validator(mode="after")
@@ -38,7 +47,7 @@ class Unsubscribe(_Message):
     """`"all": true` stops following every job, `jobIds` some jobs; neither stops following anything."""
 
     action: Literal["unsubscribe"]
-    all: bool | None = None
+    all: StrictBool | None = None
     job_ids: list[JobId] = Field(default_factory=list, alias="jobIds", max_length=MAX_JOB_IDS)
 
     @property
