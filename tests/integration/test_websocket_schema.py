@@ -63,7 +63,12 @@ def test_every_reply_is_a_server_message(database: Any) -> None:
 
 @pytest.mark.parametrize(
     "message",
-    [{"action": "dance"}, {"action": "subscribe", "jobIds": ["../x"]}, {"action": "subscribe", "all": "yes"}, {"all": True}],
+    [
+        {"action": "dance"},
+        {"action": "subscribe", "jobIds": ["../x"]},
+        {"action": "subscribe", "all": "yes"},
+        {"all": True},
+    ],
 )
 def test_what_the_server_refuses_the_schema_refuses(message: dict[str, Any]) -> None:
     with pytest.raises(Invalid):
