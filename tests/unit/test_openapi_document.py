@@ -75,3 +75,9 @@ def test_the_document_is_json_without_secrets() -> None:
     text = render(build_document())
     json.loads(text)
     assert "local-dev-secret" not in text
+
+
+def test_the_document_is_valid_openapi_3_1() -> None:
+    from openapi_spec_validator import OpenAPIV31SpecValidator, validate  # moto[server] brings it
+
+    validate(build_document(), cls=OpenAPIV31SpecValidator)
