@@ -167,7 +167,7 @@ class Fuzzer:
     ) -> None:
         fixed = {"body": body} if body is not None else {}
         strategy = operation.as_strategy(generation_mode=mode, path_parameters=path_parameters, **fixed)
-        examples = 1 if body is not None else self.examples if token is None else max(2, self.examples // 10)
+        examples = 1 if body is not None else self.examples if token is None else max(1, self.examples // 10)
 
         @seed(12)
         @settings(
