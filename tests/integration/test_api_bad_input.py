@@ -382,3 +382,8 @@ def test_the_finished_job_is_still_failed(world: Any, services: Any) -> None:
     job = services.store.get("finished")
     assert job.status == JobStatus.FAILED
     assert job.written_keys == ["films/x/hls/720p/seg0.ts"]
+
+
+def test_path_traversal_in_a_dashboard_file_name_is_404(world: Any) -> None:
+    names = ["..%2Fapp.py", "%2e%2e%2fapp.py", "..%5capp.py", "index.html", "app.py", "%00.js", "\uff0e\uff0e%2fapp.js"]
+    assert_each(world, [("GET", f"/dashboard/{name}", "", 404, "NotFoundError", "") for name in names])
