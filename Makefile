@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help install mongo-venv run demo token test test-store-wire lint typecheck unit bench chaos clean
+.PHONY: help install mongo-venv run demo token test test-store-wire lint typecheck unit bench chaos clean openapi fuzz
 
 help:
 	@echo "make demo   - the whole system on this machine uploading a real HLS ladder"
@@ -14,6 +14,8 @@ help:
 	@echo "make token  - print an admin JWT for the local runtime"
 	@echo "make bench  - benchmarks against aws s3 sync, s5cmd and rclone"
 	@echo "make chaos [JOBS=500] [SEED=n]  - the fault-injection run: 500 jobs, workers killed, S3 and MongoDB faults"
+	@echo "make openapi - regenerate docs/openapi.json and docs/websocket-messages.json from the models"
+	@echo "make fuzz   - schemathesis against the local runtime, every operation (FUZZ_EXAMPLES=50)"
 	@echo "make package [STAGE=dev]            - the deployable template in build/package, checked by cfn-lint"
 	@echo "make deploy STAGE=dev DEPLOY_BUCKET=... - package, upload and deploy with CloudFormation (docs/deploy.md)"
 	@echo "make bootstrap [STAGE=dev]          - create or check the Spaces bucket and the MongoDB indexes"
@@ -64,6 +66,14 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy chalicelib
+
+openapi: $(STAMP)
+	$(BIN)/python -m chalicelib.openapi
+
+FUZZ_EXAMPLES ?= 50
+
+fuzz: $(STAMP)
+	$(BIN)/python -m tools.fuzz --examples $(FUZZ_EXAMPLES)
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit -q

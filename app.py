@@ -15,10 +15,11 @@ from chalicelib.blueprints.websocket import on_ws_connect, on_ws_disconnect, on_
 from chalicelib.blueprints.websocket import websocket as websocket_blueprint
 from chalicelib.blueprints.workers import upload_hls_worker, upload_master_worker, workers_bp
 from chalicelib.errors import Forbidden, Unauthorized
-from chalicelib.http import as_chalice_error, http_errors, parse
+from chalicelib.http import as_chalice_error, http_errors, json_body, parse
 from chalicelib.jobs import analytics, service
 from chalicelib.jobs.model import ClearRequest, CreateJobRequest, ListFilters, RetryRequest
 from chalicelib.metrics import prometheus
+from chalicelib.responses import Cleared, Deleted, Health, JobList, JobStats
 from chalicelib.services import get_services
 
 # Chalice packages a blueprint's event handler under its own module, so Lambda would enter it without
@@ -44,7 +45,7 @@ app.register_blueprint(websocket_blueprint)
 app.register_blueprint(workers_bp)
 
 BASE = "/v1/studio/upload-jobs"
-PUBLIC_PATHS = frozenset({"/v1/health", "/dashboard", "/dashboard/{asset}"})
+PUBLIC_PATHS = frozenset({"/v1/health", "/v1/openapi.json", "/dashboard", "/dashboard/{asset}"})
 
 
 @app.middleware("http")
@@ -70,13 +71,20 @@ def _request() -> Request:
 
 
 def _body() -> Any:
-    request = _request()
-    return request.json_body if request.raw_body else None
+    return json_body(_request())
 
 
 @app.route("/v1/health", methods=["GET"])
-def health() -> dict[str, str]:
-    return {"status": "ok"}
+def health() -> dict[str, Any]:
+    return Health(status="ok").api()
+
+
+@app.route("/v1/openapi.json", methods=["GET"])
+def openapi_document() -> Response:
+    """docs/openapi.json, built from the models on the first request (import app stays cheap)."""
+    from chalicelib.openapi import served_document
+
+    return Response(body=served_document(), status_code=200, headers={"Content-Type": "application/json"})
 
 
 @app.route("/v1/studio/ws-tokens", methods=["POST"])
@@ -94,14 +102,14 @@ def create_websocket_token() -> Response:
 @http_errors
 def list_jobs() -> dict[str, Any]:
     filters = parse(ListFilters, dict(_request().query_params or {}))
-    return service.list_jobs(filters, store=get_services().store)
+    return JobList.model_validate(service.list_jobs(filters, store=get_services().store)).api()
 
 
 @app.route(f"{BASE}/stats", methods=["GET"])
 @http_errors
 def job_stats() -> dict[str, Any]:
     services = get_services()
-    return service.job_stats(store=services.store, queue=services.queue)
+    return JobStats.model_validate(service.job_stats(store=services.store, queue=services.queue)).api()
 
 
 @app.route(f"{BASE}/analytics", methods=["GET"])
@@ -155,13 +163,13 @@ def cancel_job(job_id: str) -> dict[str, Any]:
 
 @app.route(f"{BASE}/{{job_id}}", methods=["DELETE"])
 @http_errors
-def delete_job(job_id: str) -> dict[str, bool]:
+def delete_job(job_id: str) -> dict[str, Any]:
     service.delete_job(job_id, services=get_services())
-    return {"deleted": True}
+    return Deleted(deleted=True).api()
 
 
 @app.route(f"{BASE}/clear", methods=["POST"])
 @http_errors
-def clear_jobs() -> dict[str, int]:
+def clear_jobs() -> dict[str, Any]:
     request = parse(ClearRequest, _body())
-    return {"deleted": service.clear_jobs(request, services=get_services())}
+    return Cleared(deleted=service.clear_jobs(request, services=get_services())).api()

@@ -21,6 +21,10 @@ class Invalid(StudioError):
     """Malformed or invalid input (400). The message names the field."""
 
 
+class TooLarge(StudioError):
+    """A request body over the documented limit (413)."""
+
+
 class ConfigurationError(StudioError):
     """A required setting is missing or wrong; raised at start, not deep in a request."""
 

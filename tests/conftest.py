@@ -374,10 +374,11 @@ def write_rendition(source_root: Path) -> Any:
 @pytest.fixture
 def worker_job() -> Any:
     """`worker_job(services, **spec)`: insert a waiting job as the API creates it, in the services'
-    bucket; the spec defaults to an HLS rendition of `films/x/720p` labelled 720p."""
-    from chalicelib.jobs.model import CreateJobRequest, new_job_document
+    bucket; the spec defaults to an HLS rendition of `films/x/720p` labelled 720p. `stored={...}`
+    then overwrites fields of the stored document, as a job written under older rules would be."""
+    from chalicelib.jobs.model import CreateJobRequest, UploadJob, new_job_document
 
-    def insert(services: Any, **spec: Any) -> Any:
+    def insert(services: Any, stored: dict[str, Any] | None = None, **spec: Any) -> Any:
         fields: dict[str, Any] = {"resourceType": "film", "resourceId": "64b7f0c2a1b2c3d4e5f60718"}
         if "jobType" not in spec:
             fields.update(jobType="upload-hls-to-s3", hlsDir="films/x/720p", label="720p")
@@ -388,6 +389,9 @@ def worker_job() -> Any:
             request, bucket=settings.spaces_bucket, max_attempts=settings.max_attempts, now=services.store.now()
         )
         job, _created = services.store.insert(document)
+        if stored:
+            services.store.collection.update_one({"jobId": job.job_id}, {"$set": stored})
+            return UploadJob.from_document(services.store.collection.find_one({"jobId": job.job_id}))
         return job
 
     return insert

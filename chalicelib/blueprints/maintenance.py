@@ -11,9 +11,10 @@ from chalice import Blueprint
 from chalice.app import CloudWatchEvent, SQSEvent
 
 from chalicelib import maintenance
-from chalicelib.http import http_errors, parse
+from chalicelib.http import http_errors, json_body, parse
 from chalicelib.jobs.model import CleanupRequest, QueueName
 from chalicelib.queue import DEAD_LETTER_SUFFIX
+from chalicelib.responses import CleanupResult, FixStuckResult, SyncResult
 from chalicelib.services import get_services
 
 logger = logging.getLogger(__name__)
@@ -31,27 +32,26 @@ def dead_letter_queue(queue: QueueName) -> str:
 
 
 def _body() -> Any:
-    request = bp.current_request
-    return request.json_body if request.raw_body else None
+    return json_body(bp.current_request)
 
 
 @bp.route(f"{BASE}/{{job_id}}/cleanup", methods=["POST"])
 @http_errors
-def cleanup_job(job_id: str) -> dict[str, int]:
+def cleanup_job(job_id: str) -> dict[str, Any]:
     request = parse(CleanupRequest, _body())
-    return maintenance.cleanup_job(job_id, request, get_services())
+    return CleanupResult.model_validate(maintenance.cleanup_job(job_id, request, get_services())).api()
 
 
 @bp.route(f"{BASE}/{{job_id}}/sync", methods=["POST"])
 @http_errors
 def sync_job(job_id: str) -> dict[str, Any]:
-    return maintenance.sync_job(job_id, get_services())
+    return SyncResult.model_validate(maintenance.sync_job(job_id, get_services())).api()
 
 
 @bp.route(f"{BASE}/fix-stuck", methods=["POST"])
 @http_errors
-def fix_stuck() -> dict[str, int]:
-    return maintenance.fix_stuck(get_services())
+def fix_stuck() -> dict[str, Any]:
+    return FixStuckResult.model_validate(maintenance.fix_stuck(get_services())).api()
 
 
 @bp.schedule("rate(5 minutes)")

@@ -6,10 +6,11 @@ Attributes are snake_case in Python and camelCase in JSON and MongoDB (aliases).
 from __future__ import annotations
 
 import re
+import unicodedata
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from pydantic import (
     AliasGenerator,
@@ -17,6 +18,9 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
     field_validator,
     model_validator,
 )
@@ -28,7 +32,16 @@ from chalicelib.jobs.search import SEARCH_FIELD, search_words
 OBJECT_ID = re.compile(r"^[0-9a-fA-F]{24}$")
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}$")
+# Route names under /upload-jobs/: a job with one of these ids could never be read or deleted.
+RESERVED_JOB_IDS = frozenset({"stats", "clear", "fix-stuck"})
 HISTORY_LIMIT = 50
+MAX_PATH_LENGTH = 1024
+MAX_METADATA_DEPTH = 8
+# A key segment of uploadPath: what a CDN path can carry without any encoding.
+KEY_SEGMENT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
+PERCENT_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
+# Characters that look like a separator or a dot but that NFKC does not fold into one.
+SEPARATOR_LOOKALIKES = frozenset("\u2215\u2044\u29f8\u29f5\u2216\ufe68\u2024\u2025\u2026")
 
 
 class JobStatus(StrEnum):
@@ -134,20 +147,77 @@ CAMEL = ConfigDict(
 )
 
 
+def pattern_of(regex: re.Pattern[str]) -> Any:
+    """The regex a validator below enforces, stated in the JSON Schema (the message stays ours)."""
+    return Field(json_schema_extra={"pattern": regex.pattern})
+
+
+ObjectIdText = Annotated[str, pattern_of(OBJECT_ID)]
+SafeName = Annotated[str, pattern_of(SAFE_NAME)]
+
+
 def _object_id(value: str | None, field: str) -> str | None:
     if value is not None and not OBJECT_ID.match(value):
         raise ValueError(f"{field} must be a 24-character hex ObjectId")
     return value.lower() if value else value
 
 
+def path_problem(value: str) -> str | None:
+    """Why a path given in a request could be read as another path, or None when it cannot.
+
+    Refused: control characters (NUL among them), backslashes (a separator on some systems),
+    percent escapes (`%2e%2e` is `..` to whoever decodes it), characters that look like a
+    separator or a dot (`\uff0e\uff0e`, `\u2215`), `..` parts, and anything longer than MAX_PATH_LENGTH."""
+    if len(value) > MAX_PATH_LENGTH:
+        return f"is longer than {MAX_PATH_LENGTH} characters"
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        return "contains a control character"
+    if "\\" in value:
+        return "contains a backslash"
+    if PERCENT_ESCAPE.search(value):
+        return "contains a percent escape"
+    for char in value:
+        if char in SEPARATOR_LOOKALIKES or (
+            char not in "./" and any(c in "./\\" for c in unicodedata.normalize("NFKC", char))
+        ):
+            return f"contains {char!r}, which looks like a separator or a dot"
+    if ".." in value.split("/"):
+        return "contains '..'"
+    return None
+
+
+def _safe_path(value: str | None, field: str) -> str | None:
+    """A source path or reference: absolute paths stay allowed (the source rules check the root)."""
+    if value is not None and (problem := path_problem(value)):
+        raise ValueError(f"{field} {problem}")
+    return value
+
+
 def _relative_path(value: str | None, field: str) -> str | None:
-    """uploadPath: a key prefix inside the bucket; no `..`, no leading `/`."""
+    """uploadPath: a key prefix inside the bucket; no `..`, no leading `/`, plain segments only."""
     if value is None:
         return None
+    _safe_path(value, field)
     parts = value.strip("/").split("/") if value else []
     if value.startswith("/") or not value or any(p in ("", ".", "..") for p in parts):
         raise ValueError(f"{field} must be a relative path without '..', '.' or empty parts")
+    if not all(KEY_SEGMENT.match(part) for part in parts):
+        raise ValueError(f"{field} parts must be letters, digits, '_', '-' or '.' (not first)")
     return value.strip("/")
+
+
+def _storable(value: Any, field: str, depth: int = 0) -> None:
+    """Free-form metadata MongoDB can store as given: bounded nesting, no `$` or NUL in keys."""
+    if depth > MAX_METADATA_DEPTH:
+        raise ValueError(f"{field} is nested deeper than {MAX_METADATA_DEPTH} levels")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key.startswith("$") or "\x00" in key:
+                raise ValueError(f"{field} has a key {key!r}: keys may not start with '$' or contain NUL")
+            _storable(item, field, depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            _storable(item, field, depth + 1)
 
 
 class HistoryEntry(BaseModel):
@@ -172,19 +242,44 @@ class SubtitleMetadata(BaseModel):
     label: str | None = None
 
 
+# One valid body per job type: docs/openapi.json shows them and `make fuzz` sends them.
+_RESOURCE = {"resourceType": "film", "resourceId": "64b7f0c2a1b2c3d4e5f60718"}
+CREATE_EXAMPLES: list[Any] = [
+    {"jobType": "upload-hls-to-s3", **_RESOURCE, "hlsDir": "films/long-take/720p", "label": "720p"},
+    {
+        "jobType": "upload-subtitle-to-s3",
+        **_RESOURCE,
+        "subtitlePath": "films/long-take/subs/en.vtt",
+        "subtitleMetadata": {"language": "en", "label": "English"},
+    },
+    {"jobType": "upload-video-to-s3", **_RESOURCE, "sourcePath": "films/long-take/movie.mp4", "filename": "movie.mp4"},
+    {
+        "jobType": "upload-master-playlist",
+        **_RESOURCE,
+        "masterPlaylistPath": "films/long-take/master.m3u8",
+        "subtitleLanguages": ["en"],
+    },
+]
+
+
 class CreateJobRequest(BaseModel):
     """The body of `POST /upload-jobs`, and the `job` of a queue message (SPEC 5)."""
 
-    model_config = ConfigDict(**CAMEL, extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(
+        **CAMEL,
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={"examples": CREATE_EXAMPLES},
+    )
 
-    job_id: str | None = None
+    job_id: Annotated[str | None, pattern_of(JOB_ID)] = None
     job_type: JobType
     resource_type: ResourceType
-    resource_id: str
+    resource_id: ObjectIdText
     resource_name: str | None = Field(default=None, max_length=500)
     filename: str | None = Field(default=None, max_length=255)
     content_type: ContentType | None = None
-    label: str | None = None
+    label: Annotated[str | None, pattern_of(SAFE_NAME)] = None
     hls_dir: str | None = None
     master_playlist_path: str | None = None
     subtitle_path: str | None = None
@@ -193,19 +288,22 @@ class CreateJobRequest(BaseModel):
     upload_path: str | None = None
     initial_metadata: dict[str, Any] | None = None
     subtitle_metadata: SubtitleMetadata | None = None
-    subtitle_languages: list[str] = Field(default_factory=list)
+    subtitle_languages: list[SafeName] = Field(default_factory=list)
     bucket_name: str | None = None
     client_id: str | None = Field(default=None, max_length=128)
-    film_id: str | None = None
-    episode_id: str | None = None
-    season_id: str | None = None
-    max_attempts: int | None = Field(default=None, ge=1, le=100)
+    film_id: Annotated[str | None, pattern_of(OBJECT_ID)] = None
+    episode_id: Annotated[str | None, pattern_of(OBJECT_ID)] = None
+    season_id: Annotated[str | None, pattern_of(OBJECT_ID)] = None
+    # Strict: JSON has numbers and booleans, so "5" or "yes" are mistakes, not values to convert.
+    max_attempts: StrictInt | None = Field(default=None, ge=1, le=100)
 
     @field_validator("job_id")
     @classmethod
     def _job_id(cls, value: str | None) -> str | None:
         if value is not None and not JOB_ID.match(value):
             raise ValueError("jobId must be 1-128 characters of letters, digits, '_', '-', '.', ':'")
+        if value in RESERVED_JOB_IDS:
+            raise ValueError(f"jobId {value!r} is reserved: it names a route")
         return value
 
     @field_validator("resource_id", "film_id", "episode_id", "season_id")
@@ -223,8 +321,27 @@ class CreateJobRequest(BaseModel):
     @field_validator("filename")
     @classmethod
     def _filename(cls, value: str | None) -> str | None:
-        if value is not None and ("/" in value or value in (".", "..") or not value):
+        if value is not None and ("/" in value or value in (".", "..") or not value or path_problem(value)):
             raise ValueError("filename must be a plain file name")
+        return value
+
+    @field_validator("hls_dir", "master_playlist_path", "subtitle_path", "subtitle_playlist_path", "source_path")
+    @classmethod
+    def _source_path(cls, value: str | None, info: Any) -> str | None:
+        return _safe_path(value, to_camel(info.field_name))
+
+    @field_validator("initial_metadata")
+    @classmethod
+    def _metadata(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        _storable(value, "initialMetadata")
+        return value
+
+    @field_validator("subtitle_metadata")
+    @classmethod
+    def _subtitle_metadata(cls, value: SubtitleMetadata | None) -> SubtitleMetadata | None:
+        if value is not None and value.language is not None and not SAFE_NAME.match(value.language):
+            raise ValueError("subtitleMetadata.language must be 1-64 letters, digits, '_', '-' or '.'")
+        _storable(value.model_extra if value is not None else None, "subtitleMetadata")
         return value
 
     @field_validator("subtitle_languages")
@@ -267,7 +384,11 @@ class CreateJobRequest(BaseModel):
 class UploadJob(CreateJobRequest):
     """A job as stored in MongoDB and returned by the API (every SPEC 2 field)."""
 
-    model_config = ConfigDict(**CAMEL, extra="ignore")
+    model_config = ConfigDict(**CAMEL, extra="ignore", json_schema_extra=None)
+    # Kept for the workers and cleanup, never shown by the API or the WebSocket.
+    API_EXCLUDED: ClassVar[frozenset[str]] = frozenset(
+        {"written_keys", "multipart_uploads", "cleanup_owner", "cleanup_until", "send_pending_at"}
+    )
 
     job_id: str
     queue_name: QueueName
@@ -339,9 +460,31 @@ class UploadJob(CreateJobRequest):
     def _aware(cls, value: datetime | None) -> datetime | None:
         return as_utc(value) if value is not None else None
 
+    # Stored jobs were validated at creation, under the rules of their day: reading one never fails
+    # because a rule became stricter since.
     @model_validator(mode="after")
-    def _required_by_type(self) -> UploadJob:  # stored jobs were validated at creation
+    def _required_by_type(self) -> UploadJob:
         return self
+
+    @field_validator("job_id")
+    @classmethod
+    def _job_id(cls, value: str | None) -> str | None:
+        return value
+
+    @field_validator("hls_dir", "master_playlist_path", "subtitle_path", "subtitle_playlist_path", "source_path")
+    @classmethod
+    def _source_path(cls, value: str | None, info: Any) -> str | None:
+        return value
+
+    @field_validator("initial_metadata")
+    @classmethod
+    def _metadata(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        return value
+
+    @field_validator("subtitle_metadata")
+    @classmethod
+    def _subtitle_metadata(cls, value: SubtitleMetadata | None) -> SubtitleMetadata | None:
+        return value
 
     @classmethod
     def from_document(cls, document: dict[str, Any]) -> UploadJob:
@@ -349,11 +492,7 @@ class UploadJob(CreateJobRequest):
 
     def to_api(self) -> dict[str, Any]:
         """The job as the API and the WebSocket show it (camelCase, ISO times)."""
-        return self.model_dump(
-            mode="json",
-            by_alias=True,
-            exclude={"written_keys", "multipart_uploads", "cleanup_owner", "cleanup_until", "send_pending_at"},
-        )
+        return self.model_dump(mode="json", by_alias=True, exclude=set(self.API_EXCLUDED))
 
     def cleanup_running(self, now: datetime) -> bool:
         """A cleanup holds the job (its claim has not lapsed)."""
@@ -408,7 +547,7 @@ class JobFilters(BaseModel):
     job_type: JobType | None = Field(default=None, alias="jobType")
     upload_type: UploadType | None = Field(default=None, alias="uploadType")
     content_type: ContentType | None = Field(default=None, alias="contentType")
-    resource_id: str | None = Field(default=None, alias="resourceId")
+    resource_id: str | None = Field(default=None, alias="resourceId", json_schema_extra={"pattern": OBJECT_ID.pattern})
     label: str | None = Field(default=None, max_length=64)
     from_: datetime | None = Field(default=None, alias="from")
     to: datetime | None = None
@@ -429,7 +568,7 @@ class ListFilters(JobFilters):
     """Query parameters of `GET /upload-jobs`: the filters and a page."""
 
     limit: int = Field(default=50, ge=1, le=500)
-    cursor: str | None = None
+    cursor: str | None = Field(default=None, max_length=512)
 
 
 class RetryRequest(BaseModel):
@@ -449,10 +588,13 @@ class ClearRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     status: ClearStatus
-    older_than_days: float | None = Field(default=None, alias="olderThanDays", ge=0)
+    # At most a century: beyond, `now - olderThanDays` is before year 1 and cannot be computed.
+    older_than_days: StrictFloat | None = Field(
+        default=None, alias="olderThanDays", ge=0, le=36500, allow_inf_nan=False
+    )
 
 
 class CleanupRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    remove_source: bool = Field(default=False, alias="removeSource")
+    remove_source: StrictBool = Field(default=False, alias="removeSource")

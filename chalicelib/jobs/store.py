@@ -73,7 +73,8 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         data = json.loads(raw)
         return as_utc(datetime.fromisoformat(data["c"])), str(data["j"])
-    except (ValueError, KeyError, TypeError, binascii.Error) as exc:
+    # OverflowError: a date that leaves the calendar once made UTC.
+    except (ValueError, KeyError, TypeError, OverflowError, binascii.Error) as exc:
         raise Invalid("cursor is not a cursor this API returned") from exc
 
 

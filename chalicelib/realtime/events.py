@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import logging
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
-from chalicelib.jobs.model import UploadJob, iso_z, utcnow
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from chalicelib.jobs.model import CAMEL, JobStatus, JobType, ResourceType, UploadJob, UploadType, iso_z, utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -20,31 +23,77 @@ class JobEvent(StrEnum):
     DELETED = "JobDeleted"
 
 
-PROGRESS_FIELDS = (
-    "jobId",
-    "status",
-    "progress",
-    "uploadedBytes",
-    "totalBytes",
-    "uploadedFiles",
-    "totalFiles",
-    "jobType",
-    "uploadType",
-    "label",
-    "resourceType",
-    "resourceId",
-)
-EXTRA_FIELDS: dict[JobEvent, tuple[str, ...]] = {
-    JobEvent.COMPLETED: ("durationSeconds", "publicUrl"),
-    JobEvent.FAILED: ("errorCode", "failedReason"),
+class _Event(BaseModel):
+    """What every job event carries: the job's progress and identity, and when it was sent."""
+
+    model_config = ConfigDict(**CAMEL, extra="forbid")
+
+    event: str
+    job_id: str
+    status: JobStatus
+    progress: int = Field(ge=0, le=100)
+    uploaded_bytes: int
+    total_bytes: int
+    uploaded_files: int
+    total_files: int
+    job_type: JobType
+    upload_type: UploadType
+    label: str | None
+    resource_type: ResourceType
+    resource_id: str
+    at: str = Field(description="When the event was sent, UTC, ISO 8601 with Z")
+
+
+class UploadProgressEvent(_Event):
+    event: Literal["uploadProgress"]
+
+
+class JobCompletedEvent(_Event):
+    event: Literal["JobCompleted"]
+    duration_seconds: float | None
+    public_url: str | None
+
+
+class JobFailedEvent(_Event):
+    event: Literal["JobFailed"]
+    error_code: str | None
+    failed_reason: str | None
+
+
+class JobCancelledEvent(_Event):
+    event: Literal["JobCancelled"]
+
+
+class JobQueuedEvent(_Event):
+    event: Literal["JobQueued"]
+
+
+class JobDeletedEvent(_Event):
+    event: Literal["JobDeleted"]
+
+
+EVENT_MODELS: dict[JobEvent, type[_Event]] = {
+    JobEvent.PROGRESS: UploadProgressEvent,
+    JobEvent.COMPLETED: JobCompletedEvent,
+    JobEvent.FAILED: JobFailedEvent,
+    JobEvent.CANCELLED: JobCancelledEvent,
+    JobEvent.QUEUED: JobQueuedEvent,
+    JobEvent.DELETED: JobDeletedEvent,
 }
 
 
+def _job_fields(model: type[_Event]) -> tuple[str, ...]:
+    """The job's JSON fields an event copies: every field of its model but `event` and `at`."""
+    return tuple(to_camel(name) for name in model.model_fields if name not in ("event", "at"))
+
+
+EVENT_FIELDS: dict[JobEvent, tuple[str, ...]] = {event: _job_fields(model) for event, model in EVENT_MODELS.items()}
+
+
 def event_payload(event: JobEvent, job: UploadJob) -> dict[str, Any]:
-    """The JSON object a WebSocket client receives for `event` on `job`."""
+    """The JSON object a WebSocket client receives for `event` on `job` (its EVENT_MODELS shape)."""
     data = job.to_api()
-    payload = {"event": event.value, **{name: data.get(name) for name in PROGRESS_FIELDS}}
-    payload.update({name: data.get(name) for name in EXTRA_FIELDS.get(event, ())})
+    payload = {"event": event.value, **{name: data.get(name) for name in EVENT_FIELDS[event]}}
     payload["at"] = iso_z(utcnow())
     return payload
 

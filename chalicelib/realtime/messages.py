@@ -5,10 +5,19 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, RootModel, StringConstraints, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    RootModel,
+    StrictBool,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
 
 from chalicelib.errors import Invalid
-from chalicelib.jobs.model import JOB_ID
+from chalicelib.jobs.model import CAMEL, JOB_ID
 from chalicelib.realtime.connections import ConnectionRegistry
 
 MAX_JOB_IDS = 500
@@ -24,7 +33,7 @@ class Subscribe(_Message):
     """`{"action": "subscribe", "all": true}` and/or `{"action": "subscribe", "jobIds": [...]}`."""
 
     action: Literal["subscribe"]
-    all: bool | None = None
+    all: StrictBool | None = None  # JSON's true or false, never "yes" or 1
     job_ids: list[JobId] = Field(default_factory=list, alias="jobIds", max_length=MAX_JOB_IDS)
 
     @model_validator(mode="after")
@@ -38,7 +47,7 @@ class Unsubscribe(_Message):
     """`"all": true` stops following every job, `jobIds` some jobs; neither stops following anything."""
 
     action: Literal["unsubscribe"]
-    all: bool | None = None
+    all: StrictBool | None = None
     job_ids: list[JobId] = Field(default_factory=list, alias="jobIds", max_length=MAX_JOB_IDS)
 
     @property
@@ -52,6 +61,37 @@ class Ping(_Message):
 
 class WhoAmI(_Message):
     action: Literal["whoami"]
+
+
+class _Reply(BaseModel):
+    model_config = ConfigDict(**CAMEL, extra="forbid")
+
+    def api(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", by_alias=True)
+
+
+class SubscribedReply(_Reply):
+    """The connection's subscriptions after a subscribe or unsubscribe."""
+
+    event: Literal["subscribed"]
+    all: bool
+    job_ids: list[str]
+
+
+class PongReply(_Reply):
+    event: Literal["pong"]
+
+
+class WhoAmIReply(_Reply):
+    event: Literal["whoami"]
+    connection_id: str = Field(description="Give it as clientId to receive a job's events without subscribing")
+
+
+class ErrorReply(_Reply):
+    """A message the server could not read or apply; the connection stays open."""
+
+    event: Literal["error"]
+    message: str
 
 
 class ClientMessage(RootModel[Annotated[Subscribe | Unsubscribe | Ping | WhoAmI, Field(discriminator="action")]]):
@@ -86,15 +126,17 @@ def answer(message: ClientMessage, connection_id: str, connections: ConnectionRe
     if isinstance(request, Ping | WhoAmI):  # the others are guarded by the update itself
         connections.live(connection_id)
     if isinstance(request, Subscribe):
-        return connections.subscribe(connection_id, all_jobs=request.all, job_ids=request.job_ids).to_reply()
-    if isinstance(request, Unsubscribe) and request.everything:
-        return connections.unsubscribe_everything(connection_id).to_reply()
-    if isinstance(request, Unsubscribe):
-        return connections.unsubscribe(connection_id, all_jobs=bool(request.all), job_ids=request.job_ids).to_reply()
-    if isinstance(request, WhoAmI):
-        return {"event": "whoami", "connectionId": connection_id}
-    return {"event": "pong"}
+        subscriptions = connections.subscribe(connection_id, all_jobs=request.all, job_ids=request.job_ids)
+    elif isinstance(request, Unsubscribe) and request.everything:
+        subscriptions = connections.unsubscribe_everything(connection_id)
+    elif isinstance(request, Unsubscribe):
+        subscriptions = connections.unsubscribe(connection_id, all_jobs=bool(request.all), job_ids=request.job_ids)
+    elif isinstance(request, WhoAmI):
+        return WhoAmIReply(event="whoami", connection_id=connection_id).api()
+    else:
+        return PongReply(event="pong").api()
+    return SubscribedReply.model_validate(subscriptions.to_reply()).api()
 
 
 def error_reply(message: str) -> dict[str, Any]:
-    return {"event": "error", "message": message}
+    return ErrorReply(event="error", message=message).api()

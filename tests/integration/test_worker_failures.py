@@ -62,7 +62,8 @@ def bucket_keys(s3: Any, bucket: str) -> set[str]:
             "SOURCE_FORBIDDEN",
             "outside SOURCE_ROOT",
         ),
-        (lambda root: None, {"hlsDir": "../elsewhere"}, "SOURCE_FORBIDDEN", "is not allowed"),
+        # The API refuses `..` at creation; the worker still refuses a job stored before that rule.
+        (lambda root: None, {"stored": {"hlsDir": "../elsewhere"}}, "SOURCE_FORBIDDEN", "is not allowed"),
         (
             lambda root: (root / "bad.vtt").write_bytes(b"1\n00:00:00.000 --> 00:00:01.000\nhello\n"),
             {"jobType": "upload-subtitle-to-s3", "subtitlePath": "bad.vtt", "subtitleMetadata": {"language": "en"}},

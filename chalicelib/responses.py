@@ -1,0 +1,96 @@
+"""The bodies the HTTP API answers with, as models. The routes shape their answers through them and
+docs/openapi.json is generated from them (chalicelib/openapi.py), so the two cannot drift apart.
+
+A job itself is `UploadJob.to_api()`: its schema is UploadJob's without the internal fields.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+
+from chalicelib.jobs.model import CAMEL, JobStatus
+
+JOB_SCHEMA_NAME = "UploadJob"
+# A job as `UploadJob.to_api()` made it; its schema is the UploadJob component of the document.
+ApiJob = Annotated[dict[str, Any], WithJsonSchema({"$ref": f"#/components/schemas/{JOB_SCHEMA_NAME}"})]
+
+
+class _Answer(BaseModel):
+    model_config = ConfigDict(**CAMEL, extra="forbid")
+
+    def api(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", by_alias=True)
+
+
+class ErrorBody(BaseModel):
+    """Every 4xx (and Chalice's own 5xx): Chalice's error body."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    Code: str = Field(description="The error's name, e.g. BadRequestError, NotFoundError, ConflictError")
+    Message: str = Field(description="A sentence for a person; for 400 it names each bad field")
+
+
+class Health(_Answer):
+    status: Literal["ok"]
+
+
+class JobList(_Answer):
+    items: list[ApiJob]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page")
+
+
+class StatsMetrics(_Answer):
+    completion_rate: float = Field(description="completed / (completed + failed + cancelled), 0 when none finished")
+    failure_rate: float = Field(description="failed / (completed + failed + cancelled), 0 when none finished")
+    avg_duration_seconds: float | None = Field(description="Mean durationSeconds of completed jobs")
+    p95_duration_seconds: float | None = Field(description="95th percentile durationSeconds of completed jobs")
+    bytes_uploaded: int = Field(description="uploadedBytes summed over completed jobs")
+
+
+class QueueDepth(_Answer):
+    visible: int
+    in_flight: int
+    dead_letter: int
+
+
+class JobStats(_Answer):
+    total: int = Field(description="The sum of the five status counts")
+    waiting: int
+    active: int
+    completed: int
+    failed: int
+    cancelled: int
+    metrics: StatsMetrics
+    queues: dict[str, QueueDepth] = Field(description="By logical queue name; empty when SQS does not answer")
+
+
+class Deleted(_Answer):
+    deleted: Literal[True]
+
+
+class Cleared(_Answer):
+    deleted: int = Field(description="How many finished jobs were deleted")
+
+
+class CleanupResult(_Answer):
+    aborted_uploads: int
+    deleted_objects: int
+    removed_files: int
+
+
+class SyncResult(_Answer):
+    job_id: str
+    before: JobStatus
+    after: JobStatus
+    action: Literal["none", "requeued", "failed", "cancelled"]
+    reason: str
+
+
+class FixStuckResult(_Answer):
+    scanned: int = Field(description="Jobs examined")
+    requeued: int
+    failed: int
+    cancelled: int
