@@ -18,7 +18,9 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
+from chalicelib.auth import WebSocketToken
 from chalicelib.http import MAX_BODY_BYTES
+from chalicelib.jobs.analytics import AnalyticsRequest
 from chalicelib.jobs.model import (
     JOB_ID,
     CleanupRequest,
@@ -121,6 +123,32 @@ OPERATIONS: tuple[Operation, ...] = (
         body=CreateJobRequest,
     ),
     Operation("get", f"{BASE}/stats", "jobStats", "Counts, metrics and queue depths", {200: ("Statistics", JobStats)}),
+    Operation(
+        "get",
+        f"{BASE}/analytics",
+        "jobAnalytics",
+        "Jobs created and ended per hour or day, throughput, duration percentiles, failure reasons, backlog",
+        {200: ("The report (docs/operations.md describes its fields)", None)},
+        query=AnalyticsRequest,
+        tag="operations",
+    ),
+    Operation(
+        "get",
+        "/v1/studio/metrics",
+        "metrics",
+        "Prometheus text exposition: every metric named studio_uploads_*",
+        {200: ("The metrics (text/plain; version=0.0.4)", None)},
+        tag="operations",
+        media_type="text/plain",
+    ),
+    Operation(
+        "post",
+        "/v1/studio/ws-tokens",
+        "createWebSocketToken",
+        "A WebSocket-only token of a few minutes, for the WebSocket URL's ?token=",
+        {201: ("The token", WebSocketToken)},
+        tag="auth",
+    ),
     Operation("get", f"{BASE}/{{jobId}}", "getJob", "One job", {200: _job("The job")}, errors=(404,)),
     Operation(
         "delete",
@@ -216,6 +244,8 @@ MODELS: tuple[tuple[type[BaseModel], JsonSchemaMode], ...] = (
     (ClearRequest, "validation"),
     (CleanupRequest, "validation"),
     (ListFilters, "validation"),
+    (AnalyticsRequest, "validation"),
+    (WebSocketToken, "serialization"),
     (UploadJob, "serialization"),
     (JobList, "serialization"),
     (JobStats, "serialization"),
