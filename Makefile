@@ -65,7 +65,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy chalicelib
+	$(BIN)/mypy chalicelib local_mongo
 
 openapi: $(STAMP)
 	$(BIN)/python -m chalicelib.openapi
