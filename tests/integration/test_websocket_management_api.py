@@ -6,11 +6,13 @@ from __future__ import annotations
 import time
 import urllib.error
 import urllib.request
+from datetime import timedelta
 from typing import Any
 
 import boto3
 import pytest
 
+from chalicelib.jobs.model import utcnow
 from chalicelib.realtime.events import JobEvent
 from chalicelib.realtime.notifier import WebSocketNotifier
 from chalicelib.realtime.senders import ApiGatewaySender, ConnectionGone, management_endpoint
@@ -64,7 +66,9 @@ def test_a_notifier_over_the_management_api_prunes_a_gone_connection_and_still_r
     deadline = time.monotonic() + 10
     while registry.find(gone) is not None and time.monotonic() < deadline:  # its $disconnect removes it
         time.sleep(0.05)
-    registry.subscribe(gone, all_jobs=True)  # back as a stale record, as when a $disconnect is lost
+    # Back as a stale live record, as when a $disconnect is lost while the token is still valid.
+    registry.connect(gone, subject="admin", expires_at=utcnow() + timedelta(hours=1))
+    registry.subscribe(gone, all_jobs=True)
     notifier = WebSocketNotifier(registry, management_sender, progress_interval_ms=0)
     try:
         notifier.publish(JobEvent.COMPLETED, make_job(jobId="job-1", status="completed"))

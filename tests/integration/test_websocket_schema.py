@@ -4,6 +4,7 @@ schema refuses what the server refuses."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +48,7 @@ def _accepts(reference: dict[str, str], payload: dict[str, Any]) -> bool:
 
 def test_every_reply_is_a_server_message(database: Any) -> None:
     connections = ConnectionRegistry(database)
-    connections.connect("c1", subject="admin")
+    connections.connect("c1", subject="admin", expires_at=utcnow() + timedelta(hours=1))
     for message in (
         {"action": "subscribe", "all": True},
         {"action": "subscribe", "jobIds": ["a", "b"]},
