@@ -6,8 +6,9 @@ Engine threads never touch MongoDB: they report to the ProgressRecorder (memory 
 - every `cancel_poll_seconds` (0.5 s) it reads the job's status, lease owner and cancelRequested;
 - at most once per PROGRESS_INTERVAL_MS it writes the recorder's pending progress and checkpoint,
   renewing the lease in the same write, and publishes uploadProgress;
-- when no progress write renewed the lease for LEASE_SECONDS/3, it renews it alone, and extends
-  the SQS message's visibility past the lease (so a redelivery after a crash finds it expired).
+- when no progress write renewed the lease for LEASE_SECONDS/3, it renews it alone;
+- at its first tick and then every LEASE_SECONDS/3 it extends the SQS message's visibility past
+  the lease (so a redelivery after a crash finds it expired, whenever the crash came).
 
 A renewal that finds the job no longer ours (status or leaseOwner changed) stops the engine: we
 lost the job. A tick that fails (MongoDB or SQS unreachable, a call that ran into its timeout,
@@ -38,7 +39,10 @@ logger = logging.getLogger(__name__)
 
 TICK_SECONDS = 0.05
 # The message stays invisible a little longer than the lease, so that SQS redelivers it to a
-# worker that will find the lease expired (and take the job over) rather than still live.
+# worker that will find the lease expired (and take the job over) rather than still live: a
+# redelivery that finds a live lease is acknowledged, which would leave a dead worker's job to
+# fix-stuck. The lease may have been renewed up to one renewal interval after the visibility was
+# last extended, so each extension covers the lease plus that interval, plus this margin.
 VISIBILITY_MARGIN_SECONDS = 15
 
 
@@ -86,7 +90,11 @@ class Supervisor:
         self._reason_lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name=f"supervisor-{job.job_id}", daemon=True)
         started = time.monotonic()
-        self._last_poll = self._last_write = self._last_visibility = started
+        self._last_poll = self._last_write = started
+        self._last_visibility = (
+            started - self._renew_every
+        )  # extended at the first tick: the queue's default may be shorter
+        self._visibility_seconds = round(lease_seconds + self._renew_every + VISIBILITY_MARGIN_SECONDS)
         self._lease_proven_until = started + lease_seconds  # the claim, written just before
         recorder.persist_with(self.write_progress)  # keys about to be written are recorded first
 
@@ -205,8 +213,6 @@ class Supervisor:
     def _extend_visibility(self) -> None:
         assert self._receipt_handle is not None
         try:
-            self._queue.change_visibility(
-                self._job.queue_name, self._receipt_handle, self._lease_seconds + VISIBILITY_MARGIN_SECONDS
-            )
+            self._queue.change_visibility(self._job.queue_name, self._receipt_handle, self._visibility_seconds)
         except Exception as exc:  # the lease is what guards the job; a late redelivery is acknowledged
             logger.warning("job %s: could not extend the message's visibility: %s", self._job.job_id, exc)
