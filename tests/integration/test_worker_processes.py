@@ -178,8 +178,8 @@ def test_a_worker_killed_mid_upload_is_restarted_and_the_job_completes_intact(ru
     data = os.urandom(60 * MIB)
     (runtime.options.source_root / "movie.mp4").write_bytes(data)
     sqs = boto3.session.Session().client("sqs")
-    # The message comes back soon after its worker dies, once the lease has expired: a redelivery that
-    # finds the lease live is dropped. The worker keeps it this long past the lease while it lives.
+    # The message comes back soon after its worker dies, once the lease has expired (the worker
+    # extends it past the lease from its first tick); a shorter queue default keeps the wait short.
     visibility = int(SETTINGS["LEASE_SECONDS"]) + VISIBILITY_MARGIN_SECONDS
     sqs.set_queue_attributes(
         QueueUrl=runtime.services.settings.hls_queue_url, Attributes={"VisibilityTimeout": str(visibility)}
