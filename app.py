@@ -19,7 +19,7 @@ from chalicelib.http import as_chalice_error, http_errors, json_body, parse
 from chalicelib.jobs import analytics, service
 from chalicelib.jobs.model import ClearRequest, CreateJobRequest, ListFilters, RetryRequest
 from chalicelib.metrics import prometheus
-from chalicelib.responses import Cleared, Deleted, Health, JobList, JobStats
+from chalicelib.responses import AnalyticsReport, Cleared, Deleted, Health, JobList, JobStats
 from chalicelib.services import get_services
 
 # Chalice packages a blueprint's event handler under its own module, so Lambda would enter it without
@@ -117,7 +117,9 @@ def job_stats() -> dict[str, Any]:
 def job_analytics() -> dict[str, Any]:
     request = parse(analytics.AnalyticsRequest, dict(_request().query_params or {}))
     services = get_services()
-    return analytics.analytics(request, store=services.store, queue=services.queue)
+    return AnalyticsReport.model_validate(
+        analytics.analytics(request, store=services.store, queue=services.queue)
+    ).api()
 
 
 @app.route("/v1/studio/metrics", methods=["GET"])

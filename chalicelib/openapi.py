@@ -32,6 +32,7 @@ from chalicelib.jobs.model import (
 )
 from chalicelib.responses import (
     JOB_SCHEMA_NAME,
+    AnalyticsReport,
     CleanupResult,
     Cleared,
     Deleted,
@@ -128,7 +129,7 @@ OPERATIONS: tuple[Operation, ...] = (
         f"{BASE}/analytics",
         "jobAnalytics",
         "Jobs created and ended per hour or day, throughput, duration percentiles, failure reasons, backlog",
-        {200: ("The report (docs/operations.md describes its fields)", None)},
+        {200: ("The report (docs/operations.md describes its fields)", AnalyticsReport)},
         query=AnalyticsRequest,
         tag="operations",
     ),
@@ -246,6 +247,7 @@ MODELS: tuple[tuple[type[BaseModel], JsonSchemaMode], ...] = (
     (ListFilters, "validation"),
     (AnalyticsRequest, "validation"),
     (WebSocketToken, "serialization"),
+    (AnalyticsReport, "serialization"),
     (UploadJob, "serialization"),
     (JobList, "serialization"),
     (JobStats, "serialization"),

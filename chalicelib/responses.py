@@ -94,3 +94,51 @@ class FixStuckResult(_Answer):
     requeued: int
     failed: int
     cancelled: int
+
+
+class AnalyticsBucket(_Answer):
+    start: str = Field(description="The bucket's start, UTC ISO 8601 with Z")
+    created: int = Field(description="Jobs created in the bucket")
+    completed: int = Field(description="Jobs that completed in the bucket (by finishedAt)")
+    failed: int
+    cancelled: int
+    bytes_uploaded: int = Field(description="uploadedBytes of the jobs that completed in the bucket")
+    throughput_mi_bps: float = Field(
+        alias="throughputMiBps", description="bytesUploaded in MiB over the bucket's length"
+    )
+
+
+class DurationPercentiles(_Answer):
+    p50: float | None
+    p95: float | None
+    p99: float | None
+
+
+class FailureExample(_Answer):
+    job_id: str
+    failed_reason: str | None
+    at: str | None = Field(description="When it failed, UTC ISO 8601 with Z")
+
+
+class FailureReason(_Answer):
+    error_code: str | None
+    count: int
+    example: FailureExample = Field(description="The newest failure with this code")
+
+
+class Backlog(_Answer):
+    waiting: int
+    active: int
+    oldest_waiting_seconds: float | None
+    oldest_waiting_job_id: str | None
+    queues: dict[str, QueueDepth] | None = Field(description="By logical queue name; null when SQS does not answer")
+
+
+class AnalyticsReport(_Answer):
+    from_: str = Field(alias="from", description="The window's start (rounded out to the bucket), UTC")
+    to: str = Field(description="The window's end (exclusive), UTC")
+    bucket: Literal["hour", "day"]
+    buckets: list[AnalyticsBucket]
+    durations: dict[str, DurationPercentiles] = Field(description="By jobType, of the jobs completed in the window")
+    failure_reasons: list[FailureReason] = Field(description="Most frequent first")
+    backlog: Backlog
