@@ -186,7 +186,8 @@ def print_table(api: ApiClient, jobs: list[dict[str, Any]]) -> list[dict[str, An
 def main() -> int:
     os.environ.update({k: os.environ.get(k, v) for k, v in DEMO_SETTINGS.items()})
     options = RuntimeOptions.from_environment()
-    for attribute, variable in (("api_port", "API_PORT"), ("ws_port", "WS_PORT"), ("aws_port", "AWS_PORT")):
+    ports = (("api_port", "API_PORT"), ("ws_port", "WS_PORT"), ("aws_port", "AWS_PORT"), ("mongo_port", "MONGO_PORT"))
+    for attribute, variable in ports:
         if variable not in os.environ:  # free ports, so the demo runs beside a `make run`
             setattr(options, attribute, free_port())
     options.source_root = Path(os.environ.get("DEMO_SOURCE_ROOT", "./.local/demo-sources"))

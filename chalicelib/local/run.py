@@ -10,7 +10,6 @@ from types import FrameType
 
 from chalicelib.auth import issue_token
 from chalicelib.errors import ConfigurationError
-from chalicelib.local.mongo_wire import WireServerUnavailable
 from chalicelib.local.runtime import LocalRuntime, RuntimeOptions
 
 
@@ -26,16 +25,10 @@ def main() -> int:
     # Installed explicitly: a shell may start us in the background with SIGINT ignored.
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
-    runtime = LocalRuntime(RuntimeOptions.from_environment())
+    runtime: LocalRuntime | None = None
     try:
-        try:
-            runtime.start()
-        except WireServerUnavailable as error:
-            print(f"LOCAL_MONGO=wire: {error}", file=sys.stderr, flush=True)
-            return 1
-        except ConfigurationError as exc:
-            print(f"make run: {exc}", file=sys.stderr, flush=True)
-            return 2
+        runtime = LocalRuntime(RuntimeOptions.from_environment())
+        runtime.start()
         settings = runtime.services.settings
         print(f"HTTP API   {runtime.api_url}/v1/studio/upload-jobs", flush=True)
         print(f"Dashboard  {runtime.api_url}/dashboard", flush=True)
@@ -54,8 +47,12 @@ def main() -> int:
         print("Ready. Ctrl-C stops everything.", flush=True)
         while not stop.wait(0.5):
             pass
+    except ConfigurationError as error:  # e.g. LOCAL_MONGO=wire without the server's Python: one line, why
+        print(f"make run: {error}", file=sys.stderr, flush=True)
+        return 1
     finally:
-        runtime.stop()
+        if runtime is not None:
+            runtime.stop()
     return 0
 
 

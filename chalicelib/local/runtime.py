@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from chalicelib.errors import ConfigurationError
 from chalicelib.local.aws import create_bucket, create_queues, local_environment, start_moto_server, wait_for_port
 from chalicelib.local.mongo_wire import DEFAULT_PORT as DEFAULT_MONGO_PORT
 from chalicelib.local.mongo_wire import WireServer, start_wire_server
@@ -82,13 +83,19 @@ class RuntimeOptions:
             cdn_base_url=env.get("CDN_BASE_URL", ""),
             dashboard_websocket_url=env.get("DASHBOARD_WEBSOCKET_URL", ""),
             worker_processes=env.get("LOCAL_WORKER_PROCESSES", "").lower() in ("1", "true", "yes"),
-            mongo=env.get("LOCAL_MONGO", "embedded"),
+            mongo=local_mongo(env.get("LOCAL_MONGO", "embedded")),
             mongo_port=int(env.get("MONGO_PORT", str(DEFAULT_MONGO_PORT))),
         )
 
     @property
     def aws_endpoint(self) -> str:
         return f"http://{self.host}:{self.aws_port}"
+
+
+def local_mongo(value: str) -> str:
+    if value not in ("embedded", "wire"):
+        raise ConfigurationError(f"LOCAL_MONGO is embedded (the default) or wire, not {value!r}")
+    return value
 
 
 @dataclass

@@ -6,10 +6,12 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +57,13 @@ def write_rendition(sources: Path) -> None:
         + "".join(f"#EXTINF:2.0,\nseg{i}.ts\n" for i in range(3))
         + "#EXT-X-ENDLIST\n"
     )
+
+
+def read_job_status(uri: str, job_id: str) -> str:
+    reader = "import sys; from pymongo import MongoClient; c = MongoClient(sys.argv[1]); print(c.get_default_database().upload_jobs.find_one({'jobId': sys.argv[2]})['status'])"
+    result = subprocess.run([sys.executable, "-c", reader, uri, job_id], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
 
 
 def read_job(uri: str, job_id: str) -> dict[str, Any]:
@@ -131,7 +140,7 @@ def test_without_the_server_python_make_run_says_so_in_one_line(tmp_path: Path) 
 
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
-        "LOCAL_MONGO=wire: the MongoDB wire server needs Python >= 3.13 in .venv-mongo: run `make mongo-venv` "
+        "make run: the MongoDB wire server needs Python >= 3.13 in .venv-mongo: run `make mongo-venv` "
         "(no Python 3.13 on this machine? install one first, e.g. `pyenv install 3.13`)"
     ]
 
@@ -155,3 +164,33 @@ def test_without_python_3_13_building_the_server_venv_says_what_to_install(tmp_p
     assert result.returncode != 0
     assert "none was found: install one (e.g. pyenv install 3.13)" in result.stdout
     assert not venv.exists()
+
+
+def test_an_explicit_mongodb_uri_wins_over_local_mongo_wire(tmp_path: Path, wire_server: Any) -> None:
+    from chalicelib.config import get_settings
+    from chalicelib.local.runtime import LocalRuntime, RuntimeOptions
+    from chalicelib.services import set_services
+
+    saved_environment = dict(os.environ)
+    given, database = wire_server.uri(), f"explicit_{uuid.uuid4().hex[:8]}"
+    os.environ.update(MONGODB_URI=given, MONGODB_DB=database)
+    mongo_port = free_port()
+    options = RuntimeOptions(
+        api_port=free_port(), ws_port=free_port(), aws_port=free_port(), source_root=tmp_path, mongo="wire"
+    )
+    options.mongo_port = mongo_port
+    runtime = LocalRuntime(options)
+    try:
+        runtime.start()
+        runtime.services.store.collection.insert_one({"jobId": "through-the-given-uri", "status": "waiting"})
+
+        assert (runtime.wire_server, runtime.mongodb_uri) == (None, given)
+        assert read_job_status(wire_server.uri(database), "through-the-given-uri") == "waiting"
+        with pytest.raises(OSError):
+            socket.create_connection(("127.0.0.1", mongo_port), timeout=1).close()
+    finally:
+        runtime.stop()
+        os.environ.clear()
+        os.environ.update(saved_environment)
+        get_settings.cache_clear()
+        set_services(None)
