@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import random
+import shutil
 import sys
 import threading
 import time
@@ -432,14 +433,15 @@ class Chaos:
 def run_chaos(config: ChaosConfig) -> dict[str, Any]:
     """One whole run; the results (also written to `config.results` when set)."""
     chaos = Chaos(config)
+    workload = Workload(chaos.workdir / "sources", random.Random(config.seed), chaos.run_id)
     try:
-        workload = Workload(chaos.workdir / "sources", random.Random(config.seed), chaos.run_id)
         jobs = workload.build(Mix.for_jobs(config.jobs), video_mib=config.video_mib)
         chaos.start()
         settled = chaos.run(jobs)
         results = chaos.verdict(jobs, settled)
     finally:
         chaos.stop()
+        shutil.rmtree(workload.root, ignore_errors=True)  # hundreds of MiB; made again from the seed
     if config.results is not None:
         config.results.parent.mkdir(parents=True, exist_ok=True)
         config.results.write_text(json.dumps(results, indent=2) + "\n")
