@@ -28,7 +28,7 @@ def drop_full_scan_on_single_insert() -> None:
     (`scan_payload_id`), although it has just looked the same `_id` up by its storage key: each
     insert costs O(documents), 1,000 inserts 3.8 s, 10,000 never end. The scan only matters for
     numeric `_id`s (1 == 1.0), which the engine still scans on its own; ours are ObjectIds."""
-    from mongoeco.engines.memory import MemoryEngine  # type: ignore[import-not-found]
+    from mongoeco.engines.memory import MemoryEngine
 
     ensure_unique = MemoryEngine._ensure_unique_indexes
 
@@ -42,8 +42,8 @@ def pull_all_strings_by_set() -> None:
     """`$pullAll` compares every array element with every value to remove (mongoeco's general
     equality, collation-aware): a cleanup forgetting 1,000 written keys took 10 s. Strings without
     a collation are equal exactly when `==` says so, so a set does it in one pass."""
-    import mongoeco.core.operators as operators  # type: ignore[import-not-found]
-    import mongoeco.core.update_array_operators as arrays  # type: ignore[import-not-found]
+    import mongoeco.core.operators as operators
+    import mongoeco.core.update_array_operators as arrays
 
     general = arrays.apply_pull_all
 
@@ -71,7 +71,7 @@ def pull_all_strings_by_set() -> None:
 
 
 async def serve(host: str, port: int) -> None:
-    from mongoeco.wire import AsyncMongoEcoProxyServer  # type: ignore[import-not-found]
+    from mongoeco.wire import AsyncMongoEcoProxyServer
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -9,6 +9,7 @@ virtualenv `.venv-mongo` (`make mongo-venv`, requirements-mongo.txt), never from
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import time
 from dataclasses import dataclass
@@ -66,7 +67,10 @@ def start_wire_server(
     host: str = "127.0.0.1", port: int = DEFAULT_PORT, *, log: Path | None = None, timeout: float = 30.0
 ) -> WireServer:
     """Start the server in its own session (Ctrl-C reaches the runtime first; it stops the server)
-    and wait until `hello` answers. Its output goes to `log` (default: discarded)."""
+    and wait until `hello` answers. Its output goes to `log` (default: discarded). A port someone
+    already listens on is refused: `hello` would be answered by that server (a real MongoDB?)."""
+    if listening(host, port):
+        raise WireServerUnavailable(f"{host}:{port} is taken (another MongoDB?): choose another MONGO_PORT")
     output: Any = log.open("ab") if log else subprocess.DEVNULL
     try:
         process = subprocess.Popen(
@@ -80,14 +84,19 @@ def start_wire_server(
             output.close()
     server = WireServer(host, port, process)
     try:
-        wait_until_hello(server, timeout)
+        wait_until_hello(server, timeout, log)
     except BaseException:
         server.stop()
         raise
     return server
 
 
-def wait_until_hello(server: WireServer, timeout: float) -> None:
+def listening(host: str, port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex((host, port)) == 0
+
+
+def wait_until_hello(server: WireServer, timeout: float, log: Path | None) -> None:
     from pymongo import MongoClient
     from pymongo.errors import PyMongoError
 
@@ -98,11 +107,12 @@ def wait_until_hello(server: WireServer, timeout: float) -> None:
             if server.process.poll() is not None:
                 raise WireServerUnavailable(
                     f"the MongoDB wire server exited with {server.process.returncode} before answering "
-                    f"on {server.host}:{server.port} (port taken? see its log)"
+                    f"on {server.host}:{server.port} (port taken?{f' see {log}' if log else ''})"
                 )
             try:
                 client.admin.command("hello")
-                return
+                if server.process.poll() is None:  # the answer is ours, not from one that took the port
+                    return
             except PyMongoError:
                 if time.monotonic() > deadline:
                     raise WireServerUnavailable(

@@ -194,3 +194,26 @@ def test_an_explicit_mongodb_uri_wins_over_local_mongo_wire(tmp_path: Path, wire
         os.environ.update(saved_environment)
         get_settings.cache_clear()
         set_services(None)
+
+
+def test_with_mongo_port_taken_make_run_refuses_instead_of_using_that_server() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {**os.environ, "LOCAL_MONGO": "wire", "MONGO_PORT": str(port), "AWS_PORT": str(free_port())}
+        env.pop("MONGODB_URI", None)
+
+        result = subprocess.run(
+            [sys.executable, "-m", "chalicelib.local.run"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"make run: 127.0.0.1:{port} is taken (another MongoDB?): choose another MONGO_PORT"
+    ]

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,16 +21,17 @@ ROOT = Path(__file__).resolve().parents[2]
 JOBS = 200
 PROCESSES = 4
 
-# One worker process: connect, wait for the common start time, try to claim every job, print its wins.
+# One worker process: connect, say ready, wait for the go, try to claim every job, print its wins.
 CLAIMER = """
-import json, sys, time
+import json, sys
 from pymongo import MongoClient
 from chalicelib.jobs.store import JobStore
 from chalicelib.worker.lease import claim
-uri, database, owner, start, count = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4]), int(sys.argv[5])
+uri, database, owner, count = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 store = JobStore(MongoClient(uri, tz_aware=False)[database])
 store.find("warm-up")
-time.sleep(max(0.0, start - time.time()))
+print("ready", flush=True)
+sys.stdin.readline()
 print(json.dumps([f"race-{n}" for n in range(count) if claim(store, f"race-{n}", owner, 120) is not None]))
 """
 
@@ -68,16 +68,21 @@ def test_worker_processes_racing_for_the_same_jobs_each_claim_a_job_once(
     for n in range(JOBS):
         insert_waiting_job(wire_store, f"race-{n}")
     database = wire_store.collection.database.name
-    start = time.time() + 3
     claimers = [
         subprocess.Popen(
-            [sys.executable, "-c", CLAIMER, wire_server.uri(), database, f"worker-{k}", str(start), str(JOBS)],
+            [sys.executable, "-c", CLAIMER, wire_server.uri(), database, f"worker-{k}", str(JOBS)],
             cwd=ROOT,
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
         )
         for k in range(PROCESSES)
     ]
+    assert [claimer.stdout.readline() for claimer in claimers if claimer.stdout] == ["ready\n"] * PROCESSES
+    for claimer in claimers:  # all connected: go at once
+        if claimer.stdin:
+            claimer.stdin.write("go\n")
+            claimer.stdin.flush()
     wins = [json.loads(claimer.communicate(timeout=120)[0]) for claimer in claimers]
 
     assert all(claimer.returncode == 0 for claimer in claimers)
@@ -88,3 +93,20 @@ def test_worker_processes_racing_for_the_same_jobs_each_claim_a_job_once(
     assert len(documents) == JOBS
     assert {d["attempts"] for d in documents} == {1}
     assert all(sum(1 for h in d["history"] if h["to"] == "active") == 1 for d in documents)
+
+
+def test_the_servers_fast_paths_keep_mongodbs_answers(wire_store: JobStore) -> None:
+    """local_mongo/server.py skips mongoeco's full scans on insert and on `$pullAll` of strings:
+    a repeated `_id` or `jobId` is still refused, and `$pullAll` still removes exactly its values."""
+    from pymongo.errors import DuplicateKeyError
+
+    jobs = wire_store.collection
+    jobs.insert_one({"_id": "same", "jobId": "a", "keys": ["k1", "k2", "k1", 1, 2.0, {"k1": 1}]})
+    for repeated in ({"_id": "same", "jobId": "b"}, {"jobId": "a"}):
+        with pytest.raises(DuplicateKeyError):
+            jobs.insert_one(repeated)
+
+    jobs.update_one({"jobId": "a"}, {"$pullAll": {"keys": ["k1", "absent"]}})
+    assert jobs.find_one({"jobId": "a"})["keys"] == ["k2", 1, 2.0, {"k1": 1}]
+    jobs.update_one({"jobId": "a"}, {"$pullAll": {"keys": [2, {"k1": 1}]}})  # not all strings: mongoeco's own path
+    assert jobs.find_one({"jobId": "a"})["keys"] == ["k2", 1]
