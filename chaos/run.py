@@ -330,10 +330,17 @@ class Chaos:
         short, so the faults hit running jobs rather than a backlog); schedule the duplicates."""
         config = self.config
         duplicate_rng = random.Random(config.seed + 5)
+        last_final, finals = time.monotonic(), 0
         for submitted, job in enumerate(jobs):
-            while submitted - len(self.final) >= config.in_flight:
+            # Nothing finished for the fix-stuck period: the unfinished ones are stuck; go on.
+            while (
+                submitted - len(self.final) >= config.in_flight
+                and time.monotonic() - last_final < config.settle_seconds
+            ):
                 time.sleep(0.5)
                 self.refresh_final()
+                if len(self.final) != finals:
+                    last_final, finals = time.monotonic(), len(self.final)
             if job.kind in CANCELLED_KINDS:
                 with self.board.lock:
                     self.board.to_cancel.add(job.job_id)
