@@ -97,7 +97,7 @@ $(BENCH_STAMP): $(STAMP) bench/requirements.txt
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench.run
 
-# The fault-injection run (chaos/): about 10 minutes of both cores for 500 jobs; JOBS=30 for a minute.
+# The fault-injection run (chaos/): 4 to 10 minutes of both cores for 500 jobs; JOBS=30 for about a minute.
 chaos: $(STAMP) $(MONGO_STAMP)
 	$(BIN)/python -m chaos.run $(if $(JOBS),--jobs $(JOBS)) $(if $(SEED),--seed $(SEED))
 

@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import random
+import shutil
 import sys
 import threading
 import time
@@ -329,10 +330,17 @@ class Chaos:
         short, so the faults hit running jobs rather than a backlog); schedule the duplicates."""
         config = self.config
         duplicate_rng = random.Random(config.seed + 5)
+        last_final, finals = time.monotonic(), 0
         for submitted, job in enumerate(jobs):
-            while submitted - len(self.final) >= config.in_flight:
+            # Nothing finished for the fix-stuck period: the unfinished ones are stuck; go on.
+            while (
+                submitted - len(self.final) >= config.in_flight
+                and time.monotonic() - last_final < config.settle_seconds
+            ):
                 time.sleep(0.5)
                 self.refresh_final()
+                if len(self.final) != finals:
+                    last_final, finals = time.monotonic(), len(self.final)
             if job.kind in CANCELLED_KINDS:
                 with self.board.lock:
                     self.board.to_cancel.add(job.job_id)
@@ -432,14 +440,15 @@ class Chaos:
 def run_chaos(config: ChaosConfig) -> dict[str, Any]:
     """One whole run; the results (also written to `config.results` when set)."""
     chaos = Chaos(config)
+    workload = Workload(chaos.workdir / "sources", random.Random(config.seed), chaos.run_id)
     try:
-        workload = Workload(chaos.workdir / "sources", random.Random(config.seed), chaos.run_id)
         jobs = workload.build(Mix.for_jobs(config.jobs), video_mib=config.video_mib)
         chaos.start()
         settled = chaos.run(jobs)
         results = chaos.verdict(jobs, settled)
     finally:
         chaos.stop()
+        shutil.rmtree(workload.root, ignore_errors=True)  # hundreds of MiB; made again from the seed
     if config.results is not None:
         config.results.parent.mkdir(parents=True, exist_ok=True)
         config.results.write_text(json.dumps(results, indent=2) + "\n")

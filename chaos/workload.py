@@ -127,8 +127,24 @@ class Workload:
             self.missing_source()
         for index in range(mix.invalid):
             self.invalid_playlist(index)
-        self.rng.shuffle(self.jobs)
+        self.jobs = self.in_submission_order(self.jobs)
         return self.jobs
+
+    def in_submission_order(self, jobs: list[ChaosJob]) -> list[ChaosJob]:
+        """Shuffled, but each master right after the last job of its film: a master submitted
+        before its renditions would wait for jobs the pacing (a bounded number of unfinished
+        jobs) never lets in."""
+        others = [job for job in jobs if job.kind != Kind.MASTER]
+        self.rng.shuffle(others)
+        masters = {job.body["resourceId"]: job for job in jobs if job.kind == Kind.MASTER}
+        last_of_film = {job.body["resourceId"]: index for index, job in enumerate(others)}
+        ordered: list[ChaosJob] = []
+        for index, job in enumerate(others):
+            ordered.append(job)
+            film = job.body["resourceId"]
+            if film in masters and last_of_film[film] == index:
+                ordered.append(masters.pop(film))
+        return ordered
 
     def _common(self, kind: Kind, rid: str, suffix: str) -> tuple[str, dict[str, Any]]:
         job_id = f"chaos-{self.run_id}-{rid[-8:]}-{suffix}"
