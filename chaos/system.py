@@ -124,7 +124,7 @@ def main() -> None:
     out, sys.stdout = sys.stdout, sys.stderr  # Chalice's server prints; only answers go to stdout
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s system %(levelname)s %(name)s: %(message)s")
 
-    from chalicelib.auth import issue_token
+    from chalicelib.auth import TokenPolicy
     from chalicelib.local.aws import free_port
     from chalicelib.local.runtime import LocalRuntime, RuntimeOptions
 
@@ -143,7 +143,7 @@ def main() -> None:
             "ws": runtime.ws_url,
             "aws": options.aws_endpoint,
             "bucket": settings.spaces_bucket,
-            "token": issue_token(settings.auth_jwt_secret, subject="chaos"),
+            "token": TokenPolicy.from_settings(settings).issue(subject="chaos"),
         }
         answer(ready, out)
         serve_commands(runtime, out)
