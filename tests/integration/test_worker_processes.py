@@ -138,6 +138,14 @@ def stored_objects(runtime: LocalRuntime, job_id: str) -> dict[str, bytes]:
 def test_a_job_runs_in_a_worker_process_and_its_events_reach_a_websocket_client(runtime: LocalRuntime) -> None:
     workers = runtime.worker_processes()
     assert {worker.queue for worker in workers} >= {"upload-hls-to-s3", "upload-master-playlist"}
+    # Seen once in CI: a worker had exited within its first second (a zombie, empty command line) and
+    # was about to be replaced. A replaced worker is the runtime doing its job; what `ps` must show is
+    # each live worker's command line, so wait for the pool to have every one alive.
+    wait_until(
+        lambda: all(worker.alive() for worker in workers),
+        "every worker process to be alive",
+        state=lambda: {worker.name: worker.exit_codes for worker in workers},
+    )
     for worker in workers:
         assert worker.pid is not None and "chalicelib.local.worker" in command_line(worker.pid)
     rendition = runtime.options.source_root / "film" / "480p"
