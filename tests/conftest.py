@@ -467,27 +467,9 @@ def race() -> Any:
 
 # --- a MongoDB server in a process of its own (tests/integration/test_worker_processes.py, test_make_run.py) ---
 
-# Provisional: mongoeco's wire-protocol server as the brief's script starts it. The `wire` branch's
-# launcher (LOCAL_MONGO=wire) replaces these two lines; the fixture's contract (a mongodb:// URI
-# other processes reach, for the session) stays.
-WIRE_SERVER_PYTHON = Path("/tmp/mevenv/bin/python")
-WIRE_SERVER_SCRIPT = Path("/work/brief/server.py")
-
 
 @pytest.fixture(scope="session")
-def wire_mongodb_uri() -> Iterator[str]:
-    """A MongoDB wire-protocol server in its own process, as a `mongodb://` URI any process reaches."""
-    if not WIRE_SERVER_PYTHON.exists() or not WIRE_SERVER_SCRIPT.exists():
-        pytest.fail(f"the MongoDB wire server needs {WIRE_SERVER_PYTHON} (mongoeco[wire]) and {WIRE_SERVER_SCRIPT}")
-    port = free_port()
-    process = subprocess.Popen(
-        [str(WIRE_SERVER_PYTHON), str(WIRE_SERVER_SCRIPT), str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_for_port("127.0.0.1", port)
-        yield f"mongodb://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+def wire_mongodb_uri(wire_server: WireServer) -> str:
+    """The session's MongoDB wire server as a `mongodb://` URI any process reaches (worker processes,
+    `make run`); each test that uses it names a database of its own."""
+    return wire_server.uri()
