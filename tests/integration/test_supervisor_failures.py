@@ -11,6 +11,7 @@ import pytest
 from pymongo.errors import AutoReconnect
 
 from chalicelib.jobs.store import JobStore
+from chalicelib.realtime.events import LogNotifier
 from chalicelib.upload.engine import MultipartCheckpoint
 from chalicelib.worker.lease import claim
 from chalicelib.worker.progress import ProgressRecorder
@@ -52,11 +53,6 @@ class FaultyCollection:
         return self._collection.find_one_and_update(*args, **kwargs)
 
 
-class QuietNotifier:
-    def publish(self, event: Any, job: Any) -> None:
-        pass
-
-
 @pytest.fixture
 def faults(database: Any) -> FaultyDatabase:
     return FaultyDatabase(database)
@@ -73,7 +69,7 @@ def supervisor_of(store: JobStore, job: Any, recorder: ProgressRecorder, lease_s
     return Supervisor(
         store=store,
         queue=None,  # type: ignore[arg-type]  # no receipt handle: the queue is never called
-        notifier=QuietNotifier(),
+        notifier=LogNotifier(),
         job=job,
         owner=OWNER,
         recorder=recorder,

@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 from chalicelib.jobs.store import JobStore
+from chalicelib.realtime.events import LogNotifier
 from chalicelib.worker.lease import claim
 from chalicelib.worker.progress import ProgressRecorder
 from chalicelib.worker.supervisor import Supervisor
@@ -30,11 +31,6 @@ class RecordingQueue:
         self.extended.set()
 
 
-class QuietNotifier:
-    def publish(self, event: Any, job: Any) -> None:
-        pass
-
-
 def test_the_first_tick_extends_the_message_past_the_lease_and_any_later_renewal(database: Any, make_job: Any) -> None:
     store = JobStore(database)
     job = claim(store, make_job().job_id, OWNER, LEASE_SECONDS)
@@ -43,7 +39,7 @@ def test_the_first_tick_extends_the_message_past_the_lease_and_any_later_renewal
     supervisor = Supervisor(
         store=store,
         queue=queue,  # type: ignore[arg-type]
-        notifier=QuietNotifier(),
+        notifier=LogNotifier(),
         job=job,
         owner=OWNER,
         recorder=ProgressRecorder(),
