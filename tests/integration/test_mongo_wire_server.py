@@ -22,17 +22,21 @@ JOBS = 200
 PROCESSES = 4
 
 # One worker process: connect, say ready, wait for the go, try to claim every job, print its wins.
+# Each process starts at its own offset and wraps around, so every job is tried by every process
+# and each process meets the others on jobs they are claiming: a process that got the go first
+# cannot simply run ahead over the same order and win everything.
 CLAIMER = """
 import json, sys
 from pymongo import MongoClient
 from chalicelib.jobs.store import JobStore
 from chalicelib.worker.lease import claim
-uri, database, owner, count = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+uri, database, owner, count, start = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
 store = JobStore(MongoClient(uri, tz_aware=False)[database])
 store.find("warm-up")
 print("ready", flush=True)
 sys.stdin.readline()
-print(json.dumps([f"race-{n}" for n in range(count) if claim(store, f"race-{n}", owner, 120) is not None]))
+order = [(start + n) % count for n in range(count)]
+print(json.dumps([f"race-{n}" for n in order if claim(store, f"race-{n}", owner, 120) is not None]))
 """
 
 
@@ -70,7 +74,16 @@ def test_worker_processes_racing_for_the_same_jobs_each_claim_a_job_once(
     database = wire_store.collection.database.name
     claimers = [
         subprocess.Popen(
-            [sys.executable, "-c", CLAIMER, wire_server.uri(), database, f"worker-{k}", str(JOBS)],
+            [
+                sys.executable,
+                "-c",
+                CLAIMER,
+                wire_server.uri(),
+                database,
+                f"worker-{k}",
+                str(JOBS),
+                str(k * JOBS // PROCESSES),
+            ],
             cwd=ROOT,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
