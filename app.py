@@ -15,12 +15,14 @@ from chalicelib.blueprints.websocket import on_ws_connect, on_ws_disconnect, on_
 from chalicelib.blueprints.websocket import websocket as websocket_blueprint
 from chalicelib.blueprints.workers import upload_hls_worker, upload_master_worker, workers_bp
 from chalicelib.errors import Forbidden, Unauthorized
-from chalicelib.http import as_chalice_error, http_errors, json_body, parse
-from chalicelib.jobs import analytics, service
+from chalicelib.http import as_chalice_error, http_errors, json_body
+from chalicelib.jobs import analytics
 from chalicelib.jobs.model import ClearRequest, CreateJobRequest, ListFilters, RetryRequest
 from chalicelib.metrics import prometheus
 from chalicelib.responses import AnalyticsReport, Cleared, Deleted, Health, JobList, JobStats
 from chalicelib.services import get_services
+from chalicelib.usecases import jobs
+from chalicelib.validation import parse
 
 # Chalice packages a blueprint's event handler under its own module, so Lambda would enter it without
 # importing this one: no blueprint registered, no middleware (aws/chalice#1566). infra/package.py points
@@ -102,14 +104,14 @@ def create_websocket_token() -> Response:
 @http_errors
 def list_jobs() -> dict[str, Any]:
     filters = parse(ListFilters, dict(_request().query_params or {}))
-    return JobList.model_validate(service.list_jobs(filters, store=get_services().store)).api()
+    return JobList.model_validate(jobs.list_jobs(filters, store=get_services().store)).api()
 
 
 @app.route(f"{BASE}/stats", methods=["GET"])
 @http_errors
 def job_stats() -> dict[str, Any]:
     services = get_services()
-    return JobStats.model_validate(service.job_stats(store=services.store, queue=services.queue)).api()
+    return JobStats.model_validate(jobs.job_stats(store=services.store, queue=services.queue)).api()
 
 
 @app.route(f"{BASE}/analytics", methods=["GET"])
@@ -141,7 +143,7 @@ def get_job(job_id: str) -> dict[str, Any]:
 def create_job() -> Response:
     request = parse(CreateJobRequest, _body())
     services = get_services()
-    job, created = service.create_job(
+    job, created = jobs.create_job(
         request, store=services.store, queue=services.queue, notifier=services.notifier, settings=services.settings
     )
     return Response(body=job.to_api(), status_code=201 if created else 200)
@@ -152,7 +154,7 @@ def create_job() -> Response:
 def retry_job(job_id: str) -> dict[str, Any]:
     request = parse(RetryRequest, _body())
     services = get_services()
-    job = service.retry_job(job_id, request, store=services.store, queue=services.queue, notifier=services.notifier)
+    job = jobs.retry_job(job_id, request, store=services.store, queue=services.queue, notifier=services.notifier)
     return job.to_api()
 
 
@@ -160,13 +162,13 @@ def retry_job(job_id: str) -> dict[str, Any]:
 @http_errors
 def cancel_job(job_id: str) -> dict[str, Any]:
     services = get_services()
-    return service.cancel_job(job_id, store=services.store, notifier=services.notifier).to_api()
+    return jobs.cancel_job(job_id, store=services.store, notifier=services.notifier).to_api()
 
 
 @app.route(f"{BASE}/{{job_id}}", methods=["DELETE"])
 @http_errors
 def delete_job(job_id: str) -> dict[str, Any]:
-    service.delete_job(job_id, services=get_services())
+    jobs.delete_job(job_id, services=get_services())
     return Deleted(deleted=True).api()
 
 
@@ -174,4 +176,4 @@ def delete_job(job_id: str) -> dict[str, Any]:
 @http_errors
 def clear_jobs() -> dict[str, Any]:
     request = parse(ClearRequest, _body())
-    return Cleared(deleted=service.clear_jobs(request, services=get_services())).api()
+    return Cleared(deleted=jobs.clear_jobs(request, services=get_services())).api()

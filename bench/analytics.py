@@ -147,7 +147,7 @@ def describe_store(uri: str | None) -> str:
 
 def open_store(uri: str | None) -> tuple[JobStore, Callable[[], None]]:
     if not uri:
-        from chalicelib.local.embedded_mongo import embedded_database
+        from chalicelib.embedded_mongo import embedded_database
 
         database: Any = embedded_database(f"bench_{uuid.uuid4().hex[:8]}")
         return JobStore(database, clock=lambda: NOW), lambda: None

@@ -100,7 +100,7 @@ class CountingDatabase:
 
 def count_embedded_store() -> tuple[Counter[str], Counter[str]]:
     """Make the embedded store that Services builds count its calls (the harness's only hook)."""
-    from chalicelib.local import embedded_mongo
+    from chalicelib import embedded_mongo
 
     writes: Counter[str] = Counter()
     reads: Counter[str] = Counter()

@@ -26,7 +26,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from chalicelib.config import Settings
+from chalicelib.config import Settings, with_secrets
 from chalicelib.spaces import send_content_md5
 
 Outcome = Literal["created", "updated", "unchanged"]
@@ -228,8 +228,6 @@ def stage_environment(stage: str, config_path: Path = CHALICE_CONFIG) -> dict[st
 
 def load_settings(environ: Mapping[str, str]) -> Settings:
     """The stage's settings with its secrets; the queues and WebSocket API need not exist yet."""
-    from chalicelib.secrets import with_secrets
-
     os.environ.update(environ)
     return with_secrets(Settings())
 

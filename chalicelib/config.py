@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable, Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from chalicelib.errors import ConfigurationError
+from chalicelib.secrets import default_ssm_client, named_parameters, read_secrets
 
 MIB = 1024 * 1024
 LOCAL_JWT_SECRET = "local-dev-secret-not-for-production"
@@ -112,10 +115,21 @@ def is_real_secret(secret: str) -> bool:
     return secret != LOCAL_JWT_SECRET and len(secret.encode()) >= MIN_JWT_SECRET_BYTES
 
 
+def with_secrets(
+    settings: Settings,
+    *,
+    environ: Mapping[str, str] | None = None,
+    ssm_client: Callable[[], Any] = default_ssm_client,
+) -> Settings:
+    """The settings with the named secrets filled in; unchanged in a local stage or when no parameter is named."""
+    parameters = named_parameters(os.environ if environ is None else environ)
+    if not settings.is_deployed or not parameters:
+        return settings
+    return settings.model_copy(update=read_secrets(parameters, ssm_client))
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    from chalicelib.secrets import with_secrets  # deferred: secrets imports this module
-
     settings = with_secrets(Settings())
     settings.check_deployed()
     return settings

@@ -1,4 +1,6 @@
-"""The HTTP edge: parsing into pydantic models and mapping the service's errors to Chalice's."""
+"""The HTTP edge: request bodies read strictly, and the service's errors mapped to Chalice's.
+
+Parsing into the models is chalicelib/validation.py's `parse`, shared with the queue handlers."""
 
 from __future__ import annotations
 
@@ -9,13 +11,11 @@ from typing import Any, ParamSpec, TypeVar
 
 from chalice import BadRequestError, ConflictError, ForbiddenError, NotFoundError, UnauthorizedError
 from chalice.app import ChaliceViewError, Request
-from pydantic import BaseModel, ValidationError
 
 from chalicelib.errors import Conflict, Forbidden, Invalid, NotFound, TooLarge, Unauthorized
 
 P = ParamSpec("P")
 R = TypeVar("R")
-M = TypeVar("M", bound=BaseModel)
 
 # The largest request body any route reads (the biggest create body is a few KiB; API Gateway's own
 # limit is 10 MB). Larger ones are answered 413 before they are parsed.
@@ -36,18 +36,6 @@ ERROR_MAP: Mapping[type[Exception], type[ChaliceViewError]] = {
     Forbidden: ForbiddenError,
     TooLarge: RequestTooLargeError,
 }
-
-
-def describe(error: ValidationError) -> str:
-    """One line per problem, each naming its field: 'resourceId: must be a 24-character hex ObjectId'."""
-    parts = []
-    for item in error.errors():
-        field = ".".join(str(p) for p in item["loc"]) or "body"
-        message = str(item["msg"]).removeprefix("Value error, ")
-        if item["type"] == "extra_forbidden":
-            message = "is not a known field"
-        parts.append(f"{field}: {message}")
-    return "; ".join(parts)
 
 
 def _not_json_constant(name: str) -> Any:
@@ -72,19 +60,6 @@ def json_body(request: Request) -> Any:
     if not isinstance(data, dict):
         raise Invalid("body: must be a JSON object")
     return data
-
-
-def parse(model: type[M], data: Any) -> M:
-    """Validate input into `model`; Invalid (400) naming each bad field."""
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise Invalid("body: must be a JSON object")
-    try:
-        # By the documented (camelCase) names only; Python's names are not part of the API.
-        return model.model_validate(data, by_alias=True, by_name=False)
-    except ValidationError as exc:
-        raise Invalid(describe(exc)) from exc
 
 
 def as_chalice_error(error: Exception) -> ChaliceViewError | None:

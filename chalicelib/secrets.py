@@ -2,17 +2,16 @@
 
 The stage's configuration names the SecureString parameters (`MONGODB_URI_PARAM=/studio-uploads/dev/mongodb-uri`,
 ...), never their values: those live only in Parameter Store. At the first `get_settings()` of a deployed stage
-one GetParameters call (WithDecryption) fetches them all and their values go into the settings. A Secrets Manager
-secret can be named too, through Parameter Store's `/aws/reference/secretsmanager/<secret-id>` path.
+one GetParameters call (WithDecryption) fetches them all, and chalicelib/config.py puts their values into
+the settings: this module knows nothing of the settings (config.py imports it, never the reverse). A Secrets
+Manager secret can be named too, through Parameter Store's `/aws/reference/secretsmanager/<secret-id>` path.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from chalicelib.config import Settings
 from chalicelib.errors import ConfigurationError
 
 # Environment variable naming the parameter -> the setting its value goes into.
@@ -48,21 +47,12 @@ def default_ssm_client() -> Any:
     )
 
 
-def with_secrets(
-    settings: Settings,
-    *,
-    environ: Mapping[str, str] | None = None,
-    ssm_client: Callable[[], Any] = default_ssm_client,
-) -> Settings:
-    """The settings with the named secrets filled in; unchanged in a local stage or when no parameter is named."""
-    parameters = named_parameters(os.environ if environ is None else environ)
-    if not settings.is_deployed or not parameters:
-        return settings
+def read_secrets(parameters: Mapping[str, str], ssm_client: Callable[[], Any] = default_ssm_client) -> dict[str, str]:
+    """Setting name -> its secret value, for `parameters` (setting name -> SSM parameter name)."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
         values = fetch_parameters(ssm_client(), sorted(set(parameters.values())))
     except (BotoCoreError, ClientError) as exc:  # no access, no network, throttled
         raise ConfigurationError(f"cannot read the stage's secrets from SSM Parameter Store: {exc}") from exc
-    secrets = {setting: values[name] for setting, name in parameters.items()}
-    return settings.model_copy(update=secrets)
+    return {setting: values[name] for setting, name in parameters.items()}

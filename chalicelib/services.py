@@ -57,7 +57,7 @@ class Services:
                 return client[self.settings.mongodb_db]
             if self.settings.is_deployed:  # the in-process store would lose every job with the container
                 raise ConfigurationError(f"stage {self.settings.stage!r} needs MONGODB_URI: no in-process store there")
-            from chalicelib.local.embedded_mongo import embedded_database
+            from chalicelib.embedded_mongo import embedded_database
 
             return embedded_database(self.settings.mongodb_db)
 

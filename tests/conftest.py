@@ -19,9 +19,9 @@ import boto3
 import pytest
 from botocore.config import Config
 
+from chalicelib.embedded_mongo import embedded_database
 from chalicelib.jobs.store import JobStore
 from chalicelib.local.aws import free_port, wait_for_port
-from chalicelib.local.embedded_mongo import embedded_database
 from chalicelib.local.mongo_wire import WireServer, WireServerUnavailable, start_wire_server
 
 # Credentials for moto; set before any boto3 session exists.

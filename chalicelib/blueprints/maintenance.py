@@ -11,11 +11,13 @@ from chalice import Blueprint
 from chalice.app import CloudWatchEvent, SQSEvent
 
 from chalicelib import maintenance
-from chalicelib.http import http_errors, json_body, parse
+from chalicelib.http import http_errors, json_body
 from chalicelib.jobs.model import CleanupRequest, QueueName
 from chalicelib.queue import DEAD_LETTER_SUFFIX
 from chalicelib.responses import CleanupResult, FixStuckResult, SyncResult
 from chalicelib.services import get_services
+from chalicelib.usecases.dead_letter import handle_dead_letter
+from chalicelib.validation import parse
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +78,7 @@ def _dead_letters(event: SQSEvent) -> list[str]:
     outcomes = []
     for record in event:
         receive_count = _receive_count(record.to_dict())
-        outcomes.append(maintenance.handle_dead_letter(record.body, receive_count, services).value)
+        outcomes.append(handle_dead_letter(record.body, receive_count, services).value)
     return outcomes
 
 

@@ -19,13 +19,12 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from chalicelib.errors import Invalid
 from chalicelib.jobs.model import JobFilters, JobStatus, as_utc
 from chalicelib.jobs.percentiles import summary
 from chalicelib.jobs.store import JobStore, list_query
-from chalicelib.queue import JobQueue
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +34,12 @@ PERCENTILES = {"p50": 0.50, "p95": 0.95, "p99": 0.99}
 MIB = 1024 * 1024
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 FINISHED = (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)
+
+
+class QueueDepths(Protocol):
+    """The part of chalicelib.queue.JobQueue the backlog reads (the domain does not import the adapter)."""
+
+    def depths(self) -> dict[str, dict[str, int]]: ...
 
 
 class BucketSize(StrEnum):
@@ -227,7 +232,7 @@ def backlog(store: JobStore, filters: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def queue_depths(queue: JobQueue) -> dict[str, dict[str, int]] | None:
+def queue_depths(queue: QueueDepths) -> dict[str, dict[str, int]] | None:
     """SQS's depths, or None when SQS does not answer (the rest is still worth showing)."""
     try:
         return queue.depths()
@@ -236,7 +241,7 @@ def queue_depths(queue: JobQueue) -> dict[str, dict[str, int]] | None:
         return None
 
 
-def analytics(request: AnalyticsRequest, *, store: JobStore, queue: JobQueue) -> dict[str, Any]:
+def analytics(request: AnalyticsRequest, *, store: JobStore, queue: QueueDepths) -> dict[str, Any]:
     """The whole answer; the backlog honours every filter but status (it is about waiting and active)."""
     report = Analytics(store, request)
     filters = list_query(request.model_copy(update={"from_": None, "to": None, "status": None}))

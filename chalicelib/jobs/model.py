@@ -506,7 +506,7 @@ class UploadJob(CreateJobRequest):
 def _destination_prefix(request: CreateJobRequest) -> str | None:
     """Known from the request alone, and set at creation: a waiting job that no worker has planned
     yet already tells cleanup which folder it will write into (maintenance/ownership.py)."""
-    from chalicelib.upload import layout  # layout imports this module
+    from chalicelib.jobs import layout  # layout imports this module
 
     try:
         return layout.destination_prefix(request)

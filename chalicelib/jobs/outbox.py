@@ -16,16 +16,22 @@ from __future__ import annotations
 import logging
 import math
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
-from chalicelib.jobs.model import JobStatus, UploadJob
+from chalicelib.jobs.model import JobStatus, QueueName, UploadJob
 from chalicelib.jobs.store import JobStore
-from chalicelib.queue import JobQueue
 
 logger = logging.getLogger(__name__)
 
 SEND_PENDING = "sendPendingAt"
 SWEEP_LIMIT = 100  # a bound on one sweep's sends; what is left goes in the next sweep
+
+
+class MessageQueue(Protocol):
+    """The part of chalicelib.queue.JobQueue the outbox uses: the domain names what it needs of the
+    SQS adapter instead of importing it (the adapter imports the domain's model)."""
+
+    def send(self, queue: QueueName, job_id: str, *, delay_seconds: int = 0, continuation: bool = False) -> object: ...
 
 
 def pending_send(now: datetime) -> dict[str, datetime]:
@@ -47,7 +53,7 @@ def mark_sent(store: JobStore, job: UploadJob) -> None:
 
 
 def send(
-    store: JobStore, queue: JobQueue, job: UploadJob, *, delay_seconds: int = 0, continuation: bool = False
+    store: JobStore, queue: MessageQueue, job: UploadJob, *, delay_seconds: int = 0, continuation: bool = False
 ) -> None:
     """Send `job`'s message, then clear its pending send. Raises if SQS fails (the field stays)."""
     queue.send(job.queue_name, job.job_id, delay_seconds=delay_seconds, continuation=continuation)
@@ -66,7 +72,7 @@ def overdue_query(now: datetime, grace_seconds: float) -> dict[str, Any]:
     return {"status": JobStatus.WAITING.value, SEND_PENDING: {"$lte": now - timedelta(seconds=grace_seconds)}}
 
 
-def send_pending(store: JobStore, queue: JobQueue, *, grace_seconds: float, limit: int = SWEEP_LIMIT) -> int:
+def send_pending(store: JobStore, queue: MessageQueue, *, grace_seconds: float, limit: int = SWEEP_LIMIT) -> int:
     """Re-send every overdue pending send (at most `limit`); how many were sent. A send that
     fails ends the sweep (it stays pending for the next one); only MongoDB failing raises."""
     now = store.now()

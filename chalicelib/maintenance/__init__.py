@@ -1,9 +1,8 @@
-"""Maintenance (SPEC 4's cleanup, sync and fix-stuck, SPEC 5's dead letters, SPEC 7).
+"""Maintenance (SPEC 4's cleanup, sync and fix-stuck, SPEC 7).
 
 - `cleanup_job`: undo what a failed or cancelled job left in the bucket (and its sources).
 - `sync_job`, `fix_stuck`: recover jobs whose worker died, whose message was lost, or whose
   cancel nobody finished. The rules themselves are pure, in `rules.py`.
-- `handle_dead_letter`: a dead-lettered message fails its job `DEAD_LETTERED`.
 - `run_scheduled_maintenance`: the 5-minute schedule: fix-stuck, pending sends, then retention.
 - `delete_finished_job`, `clear_finished`: DELETE and clear, cleaning a failed or cancelled job
   up first and keeping a completed job's published objects out of every cleanup.
@@ -11,19 +10,16 @@
 
 from chalicelib.maintenance.cleanup import cleanup_job
 from chalicelib.maintenance.context import MaintenanceServices
-from chalicelib.maintenance.dead_letter import DeadLetterOutcome, handle_dead_letter
 from chalicelib.maintenance.removal import clear_finished, delete_finished_job
 from chalicelib.maintenance.scheduled import remove_expired_jobs, run_scheduled_maintenance
 from chalicelib.maintenance.stuck import fix_stuck, sync_job
 
 __all__ = [
-    "DeadLetterOutcome",
     "MaintenanceServices",
     "cleanup_job",
     "clear_finished",
     "delete_finished_job",
     "fix_stuck",
-    "handle_dead_letter",
     "remove_expired_jobs",
     "run_scheduled_maintenance",
     "sync_job",

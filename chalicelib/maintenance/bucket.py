@@ -18,8 +18,8 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from chalicelib.errors import UploadError
+from chalicelib.jobs import layout
 from chalicelib.jobs.model import JobType, UploadJob, as_utc
-from chalicelib.upload import layout
 
 logger = logging.getLogger(__name__)
 

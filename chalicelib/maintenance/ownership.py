@@ -15,10 +15,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 from chalicelib.errors import UploadError
+from chalicelib.jobs import layout
 from chalicelib.jobs.model import JobStatus, JobType, UploadJob
 from chalicelib.jobs.store import JobStore
 from chalicelib.maintenance.bucket import owns_key, single_keys
-from chalicelib.upload import layout
 
 RELYING = (JobStatus.WAITING, JobStatus.ACTIVE, JobStatus.COMPLETED)
 QUERY_BATCH = 500  # keys per query: bounds each query's size, whatever the job wrote

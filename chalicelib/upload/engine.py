@@ -62,7 +62,7 @@ from urllib3.exceptions import HTTPError as Urllib3HTTPError
 
 from chalicelib.config import Settings
 from chalicelib.errors import ErrorCode, PermanentUploadError, RetryableUploadError, UploadError
-from chalicelib.upload.layout import acl_for, headers_for
+from chalicelib.jobs.layout import acl_for, headers_for
 from chalicelib.upload.sources import SourceFile
 
 log = logging.getLogger(__name__)

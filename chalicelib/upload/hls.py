@@ -20,8 +20,8 @@ import webvtt
 from webvtt.errors import MalformedCaptionError, MalformedFileError
 
 from chalicelib.errors import ErrorCode, PermanentUploadError
+from chalicelib.jobs.layout import is_playlist
 from chalicelib.jobs.model import SubtitleMetadata
-from chalicelib.upload.layout import is_playlist
 
 MEDIA_PLAYLIST_NAME = "index.m3u8"
 

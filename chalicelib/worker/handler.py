@@ -15,16 +15,15 @@ from datetime import timedelta
 from pymongo.errors import PyMongoError
 
 from chalicelib.errors import ErrorCode, Invalid, PermanentUploadError, RetryableUploadError, UploadError
-from chalicelib.jobs import outbox
+from chalicelib.jobs import layout, outbox
 from chalicelib.jobs.model import JobStatus, UploadJob
 from chalicelib.queue import parse_message
 from chalicelib.realtime.events import JobEvent
 from chalicelib.services import Services
-from chalicelib.upload import layout
 from chalicelib.upload.engine import StopMode, TransferEngine
 from chalicelib.upload.sources import Sources
+from chalicelib.usecases.intake import create_from_spec, message_job_id
 from chalicelib.worker import lease
-from chalicelib.worker.intake import create_from_spec, message_job_id
 from chalicelib.worker.outcomes import Finisher, cancel_waiting
 from chalicelib.worker.plans import plan_job, public_url
 from chalicelib.worker.progress import ProgressRecorder

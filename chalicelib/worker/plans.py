@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chalicelib.config import Settings
+from chalicelib.jobs import layout
 from chalicelib.jobs.model import JobType, UploadJob
-from chalicelib.upload import hls, layout
+from chalicelib.upload import hls
 from chalicelib.upload.engine import UploadItem, upload_item
 from chalicelib.upload.sources import Sources
 

@@ -10,8 +10,8 @@ from typing import Any
 from chalicelib.jobs.model import JobStatus, utcnow
 from chalicelib.jobs.store import JobStore
 from chalicelib.local.runtime import sqs_event
-from chalicelib.maintenance import DeadLetterOutcome, handle_dead_letter
 from chalicelib.queue import QueueMessage
+from chalicelib.usecases.dead_letter import DeadLetterOutcome, handle_dead_letter
 
 
 def body(job_id: str, **fields: Any) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 import mongomock
 import pytest
 
-from chalicelib.local.embedded_mongo import SerializedCollection, grouped_fields
+from chalicelib.embedded_mongo import SerializedCollection, grouped_fields
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 PIPELINES: list[list[dict[str, Any]]] = [

@@ -7,9 +7,9 @@ from collections import Counter
 from datetime import timedelta
 from typing import Any
 
+from chalicelib.embedded_mongo import SerializedCollection
 from chalicelib.jobs.model import JobStatus, utcnow
 from chalicelib.jobs.store import JOBS_COLLECTION, JobStore
-from chalicelib.local.embedded_mongo import SerializedCollection
 from chalicelib.maintenance import fix_stuck
 
 WRITES = frozenset(

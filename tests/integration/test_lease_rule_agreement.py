@@ -12,7 +12,8 @@ import pytest
 from chalicelib.jobs.model import JobStatus, utcnow
 from chalicelib.jobs.recovery import lease_expired_at, lease_not_live
 from chalicelib.jobs.store import JobStore
-from chalicelib.maintenance import fix_stuck, handle_dead_letter, sync_job
+from chalicelib.maintenance import fix_stuck, sync_job
+from chalicelib.usecases.dead_letter import handle_dead_letter
 from chalicelib.worker import lease
 
 NO_LEASE = {"null": {"leaseExpiresAt": None}, "missing": {}}

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from chalicelib.jobs import service
 from chalicelib.jobs.model import CreateJobRequest, JobStatus, ListFilters, utcnow
 from chalicelib.jobs.store import JobStore
 from chalicelib.maintenance import run_scheduled_maintenance
+from chalicelib.usecases import jobs
 from chalicelib.worker import Action, WorkerOptions, WorkerResult, handle_message
 
 FAST = WorkerOptions(cancel_poll_seconds=0.02)
@@ -74,7 +74,7 @@ def test_a_job_created_by_an_api_that_died_before_sending_is_sent_by_the_next_wo
     dies_when_sending(api)
     write_rendition(segments=2)
     with pytest.raises(Died):
-        service.create_job(
+        jobs.create_job(
             CreateJobRequest.model_validate(RENDITION),
             store=api.store,
             queue=api.queue,
@@ -153,7 +153,7 @@ def test_a_healthy_create_sends_once_and_leaves_nothing_pending(
 ) -> None:
     api = worker_services()
 
-    job, created = service.create_job(
+    job, created = jobs.create_job(
         CreateJobRequest.model_validate(RENDITION),
         store=api.store,
         queue=api.queue,

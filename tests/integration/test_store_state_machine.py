@@ -29,11 +29,11 @@ from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from chalicelib.config import Settings
+from chalicelib.embedded_mongo import embedded_database
 from chalicelib.errors import Conflict, ErrorCode, NotFound, PermanentUploadError, RetryableUploadError
 from chalicelib.jobs import states
 from chalicelib.jobs.model import HISTORY_LIMIT, CreateJobRequest, JobStatus, UploadJob, new_job_document, utcnow
 from chalicelib.jobs.store import JobStore
-from chalicelib.local.embedded_mongo import embedded_database
 from chalicelib.realtime.events import LogNotifier
 from chalicelib.worker import lease
 from chalicelib.worker.outcomes import Finisher, cancel_waiting

@@ -8,8 +8,8 @@ import pytest
 
 from chalicelib.config import Settings
 from chalicelib.errors import ErrorCode, PermanentUploadError
+from chalicelib.jobs import layout
 from chalicelib.jobs.model import CreateJobRequest
-from chalicelib.upload import layout
 
 FILM = "0123456789abcdef01234567"
 

@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from chalicelib.errors import PermanentUploadError
+from chalicelib.jobs import layout
 from chalicelib.jobs.model import SAFE_NAME, CreateJobRequest
-from chalicelib.upload import layout
 
 FILM = "0123456789abcdef01234567"
 # Characters that make paths interesting: separators, dots, encodings, look-alikes, NUL, spaces.

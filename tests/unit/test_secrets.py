@@ -8,9 +8,8 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from chalicelib.config import Settings
+from chalicelib.config import Settings, with_secrets
 from chalicelib.errors import ConfigurationError
-from chalicelib.secrets import with_secrets
 
 PARAMETERS = {
     "MONGODB_URI_PARAM": "/studio-uploads/dev/mongodb-uri",

@@ -9,7 +9,7 @@ import pytest
 from chalicelib.config import Settings
 from chalicelib.errors import Invalid
 from chalicelib.queue import parse_message
-from chalicelib.worker.intake import message_job_id, spec_request
+from chalicelib.usecases.intake import message_job_id, spec_request
 
 SPEC = {
     "jobType": "upload-hls-to-s3",

@@ -12,12 +12,12 @@ from enum import StrEnum
 from typing import Any
 
 from chalicelib.errors import ErrorCode, Invalid
-from chalicelib.http import parse
 from chalicelib.jobs.model import CreateJobRequest, JobStatus, UploadJob, new_job_document
 from chalicelib.jobs.recovery import lease_not_live
 from chalicelib.maintenance.context import MaintenanceServices
 from chalicelib.queue import QueueMessage, parse_message
 from chalicelib.realtime.events import JobEvent
+from chalicelib.validation import parse
 
 logger = logging.getLogger(__name__)
 

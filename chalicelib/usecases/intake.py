@@ -7,12 +7,12 @@ from typing import Any
 
 from chalicelib.config import Settings
 from chalicelib.errors import Invalid
-from chalicelib.http import parse
 from chalicelib.jobs.model import CreateJobRequest, UploadJob, new_job_document
-from chalicelib.jobs.service import check_sources
 from chalicelib.jobs.store import JobStore
 from chalicelib.queue import QueueMessage
 from chalicelib.realtime.events import JobEvent, Notifier
+from chalicelib.usecases.jobs import check_sources
+from chalicelib.validation import parse
 
 logger = logging.getLogger(__name__)
 
