@@ -9,8 +9,14 @@ const MAX_BUCKETS = 400; // the API refuses more (docs/operations.md)
 const PLOT_HEIGHT = 190;
 const FONT = '12px system-ui, -apple-system, "Segoe UI", Roboto, Arial, sans-serif';
 // The list's filters that the analytics route takes too; the list's created from/to give way to the range.
-const SHARED_FILTERS = { q: "search", status: "status", type: "resource", jobType: "job type",
-  uploadType: "upload type", contentType: "content" };
+const SHARED_FILTERS = {
+  q: "search",
+  status: "status",
+  type: "resource",
+  jobType: "job type",
+  uploadType: "upload type",
+  contentType: "content",
+};
 const COUNT_STEPS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 1e4, 2e4, 5e4, 1e5, 2e5, 5e5, 1e6];
 // Drawn widest first, so each narrower, smaller percentile stays visible in front of the one above it.
 const PERCENTILES = [
@@ -20,7 +26,7 @@ const PERCENTILES = [
 ];
 
 /** The route's query: the list's shared filters, `from` the range before now, the bucket size. */
-export function analyticsQuery(filters, rangeHours, bucket, now = Date.now()) {
+function analyticsQuery(filters, rangeHours, bucket, now = Date.now()) {
   const query = {};
   for (const name of Object.keys(SHARED_FILTERS)) {
     if (filters[name]) query[name] = filters[name];
@@ -31,7 +37,7 @@ export function analyticsQuery(filters, rangeHours, bucket, now = Date.now()) {
 }
 
 /** The totals of the window: what the summary line says. */
-export function totals(answer) {
+function totals(answer) {
   const sum = (field) => answer.buckets.reduce((total, bucket) => total + bucket[field], 0);
   return {
     created: sum("created"),
@@ -62,6 +68,11 @@ function utcLabel(seconds) {
   return `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())} ${pad(d.getUTCHours())}:00`;
 }
 
+/** MiB/s with the digits that matter: a few small uploads in an hour are a tiny rate, not zero. */
+function formatMiBps(value) {
+  return value >= 100 ? value.toFixed(0) : String(Number(value.toPrecision(3)));
+}
+
 /** An axis label of a duration: short, so it fits beside the plot ("90 s", "2.5 min", "1.2 h"). */
 function axisDuration(seconds) {
   if (seconds < 120) return `${+seconds.toFixed(1)} s`;
@@ -71,7 +82,8 @@ function axisDuration(seconds) {
 
 function axis(extra = {}) {
   const grid = cssColor("--line");
-  return { stroke: cssColor("--muted"), font: FONT, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid }, ...extra };
+  const muted = cssColor("--muted");
+  return { stroke: muted, font: FONT, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid }, ...extra };
 }
 
 /** Options both time charts share: UTC buckets, a bucket's half-width of room on each side, y from 0. */
@@ -101,10 +113,10 @@ function throughputChart(answer, times) {
         fill: cssColor("--active-bg"),
         width: 2,
         points: { show: answer.buckets.length <= 60 },
-        value: (u, v) => (v == null ? "–" : `${v.toFixed(2)} MiB/s`),
+        value: (u, v) => (v == null ? "–" : `${formatMiBps(v)} MiB/s`),
       },
     ],
-    { size: 56, values: (u, splits) => splits.map((v) => `${+v.toFixed(2)}`) },
+    { size: 60, values: (u, splits) => splits.map(formatMiBps) },
   );
   return [options, [times, answer.buckets.map((b) => b.throughputMiBps)]];
 }
@@ -146,7 +158,11 @@ function durationsChart(types, durations) {
     },
     cursor: { drag: { x: false, y: false, setScale: false } },
     axes: [
-      axis({ splits: () => indices, values: (u, splits) => splits.map((i) => jobTypeName(types[i])), grid: { show: false } }),
+      axis({
+        splits: () => indices,
+        values: (u, splits) => splits.map((i) => jobTypeName(types[i])),
+        grid: { show: false },
+      }),
       axis({ size: 64, values: (u, splits) => splits.map(axisDuration) }),
     ],
     series: [
@@ -276,7 +292,8 @@ export class AnalyticsPanel {
       return span;
     };
     const backlog = answer.backlog;
-    const wait = backlog.oldestWaitingSeconds == null ? "" : `, the longest waiting ${formatDuration(backlog.oldestWaitingSeconds)}`;
+    const oldest = backlog.oldestWaitingSeconds;
+    const wait = oldest == null ? "" : `, the longest waiting for ${formatDuration(oldest)}`;
     node.replaceChildren(
       part("created", formatCount(sums.created)), " created, ",
       part("completed", formatCount(sums.completed)), " completed, ",
@@ -318,7 +335,10 @@ export class AnalyticsPanel {
         const item = el("li", "reason");
         item.dataset.errorCode = reason.errorCode ?? "";
         const head = el("div", "reason-head");
-        head.append(el("code", "", reason.errorCode ?? "no code"), el("span", "reason-count", formatCount(reason.count)));
+        head.append(
+          el("code", "", reason.errorCode ?? "no code"),
+          el("span", "reason-count", formatCount(reason.count)),
+        );
         const bar = el("span", "reason-bar");
         bar.style.width = `${(100 * reason.count) / most}%`; // CSSOM, which the CSP's style-src allows
         const example = el("p", "reason-example", reason.example.failedReason || "");
