@@ -188,6 +188,7 @@ export class AnalyticsPanel {
     this.charts = root.querySelector(".charts");
     this.filters = {};
     this.plots = [];
+    this.shape = null; // what the drawn charts were built for (see render)
     this.generation = 0;
     this.details.addEventListener("toggle", () => this.refresh());
     this.range.addEventListener("change", () => {
@@ -250,21 +251,32 @@ export class AnalyticsPanel {
   destroyPlots() {
     for (const plot of this.plots) plot.destroy();
     this.plots = [];
+    this.shape = null;
   }
 
   render(answer) {
     if (!window.uPlot) throw new Error("the chart library (uPlot.iife.min.js) did not load");
-    this.destroyPlots();
     this.renderSummary(answer);
     const times = answer.buckets.map((b) => Date.parse(b.start) / 1000);
-    this.plot("#chart-throughput", ...throughputChart(answer, times));
-    this.plot("#chart-outcomes", ...outcomesChart(answer, times));
     const types = Object.keys(answer.durations);
-    const target = this.root.querySelector("#chart-durations");
-    if (types.length) {
-      this.plot("#chart-durations", ...durationsChart(types, answer.durations));
+    const charts = [
+      ["#chart-throughput", throughputChart(answer, times)],
+      ["#chart-outcomes", outcomesChart(answer, times)],
+    ];
+    if (types.length) charts.push(["#chart-durations", durationsChart(types, answer.durations)]);
+    // The same buckets and job types (a refresh as jobs finish): new numbers in the same charts,
+    // so the person's cursor and legend stay where they are.
+    const shape = [answer.bucket, times[0], times.length, ...types].join(" ");
+    if (shape === this.shape) {
+      charts.forEach(([, [, data]], index) => this.plots[index].setData(data));
     } else {
-      target.replaceChildren(el("p", "empty", "No job completed in this range."));
+      this.destroyPlots();
+      for (const [selector, [options, data]] of charts) this.plot(selector, options, data);
+      if (!types.length) {
+        const empty = el("p", "empty", "No job completed in this range.");
+        this.root.querySelector("#chart-durations").replaceChildren(empty);
+      }
+      this.shape = shape;
     }
     this.renderDurationTable(types, answer.durations);
     this.renderReasons(answer.failureReasons);

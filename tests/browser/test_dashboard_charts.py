@@ -151,7 +151,7 @@ def test_the_charts_show_the_analytics_of_the_filtered_jobs(
         expect(reasons.nth(index).locator(".reason-example")).to_have_text(reason["example"]["failedReason"])
 
 
-def test_a_longer_range_is_counted_by_day_and_a_status_filter_narrows_the_charts(
+def test_a_longer_range_is_counted_by_day_a_status_filter_narrows_the_charts_and_a_failure_shows_live(
     watched: Any, stack: Any, resource_name: str, outcomes: dict[str, list[str]]
 ) -> None:
     dashboard = watched
@@ -175,6 +175,13 @@ def test_a_longer_range_is_counted_by_day_and_a_status_filter_narrows_the_charts
     expect(dashboard.page.locator('[data-total="completed"]')).to_have_text("0")
     expect(dashboard.page.locator('[data-total="failed"]')).to_have_text("3")
     expect(dashboard.page.locator("#chart-durations")).to_contain_text("No job completed in this range.")
+
+    # A job that fails while the panel is open shows in it without a click.
+    dashboard.wait_live()
+    stack.create(stack.hls_body(resource_name, f"charts/{resource_name}/missing-144p", "144p"))
+    expect(dashboard.page.locator('[data-total="failed"]')).to_have_text("4")
+    missing = dashboard.page.locator('#failure-reasons li[data-error-code="SOURCE_NOT_FOUND"]')
+    expect(missing.locator(".reason-count")).to_have_text("3")
 
 
 HISTORY_FAILURES = (
