@@ -71,6 +71,7 @@ export function createApi(base, token) {
   const job = (id) => `${JOBS}/${encodeURIComponent(id)}`;
   return {
     stats: () => request("GET", `${JOBS}/stats`),
+    analytics: (query) => request("GET", `${JOBS}/analytics?${listQuery(query)}`),
     list: (filters, cursor, limit) => request("GET", `${JOBS}?${listQuery(filters, cursor, limit)}`),
     get: (id) => request("GET", job(id)),
     retry: (id, clientId) => request("POST", `${job(id)}/retry`, clientId ? { clientId } : {}),

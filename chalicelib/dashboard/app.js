@@ -4,6 +4,7 @@ import { ApiError, createApi } from "./api.js";
 import { JobTable, jobName, matchesFilters } from "./jobs.js";
 import { LiveConnection } from "./live.js";
 import { renderStats } from "./stats.js";
+import { AnalyticsPanel } from "./charts.js";
 
 const config = JSON.parse(document.getElementById("dashboard-config").textContent);
 const TOKEN_KEY = "studio-uploads.token";
@@ -20,6 +21,10 @@ const $ = (id) => document.getElementById(id);
 let token = sessionStorage.getItem(TOKEN_KEY) || "";
 const api = createApi(config.apiBase, () => token);
 const table = new JobTable($("job-rows"), { onAction: runAction });
+const analytics = new AnalyticsPanel($("analytics"), {
+  load: (query) => api.analytics(query),
+  onError: (error) => fail("Reading the analytics", error),
+});
 let filters = {};
 let live = null;
 let liveState = "idle";
@@ -125,6 +130,7 @@ function endSession(message) {
   sessionStorage.removeItem(TOKEN_KEY);
   table.clear();
   outside.clear();
+  analytics.clear();
   showSignIn(message);
 }
 
@@ -147,6 +153,7 @@ async function boot() {
 // Statistics -----------------------------------------------------------------------------
 
 async function refreshStats() {
+  analytics.refresh(); // only while its panel is open
   try {
     renderStats($("stats"), await api.stats());
   } catch (error) {
@@ -240,6 +247,7 @@ async function resync() {
 function applyFilters(event) {
   event?.preventDefault();
   filters = readFilters();
+  analytics.setFilters(filters);
   loadFirstPage();
 }
 

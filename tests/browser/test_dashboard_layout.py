@@ -82,7 +82,7 @@ def test_the_page_at_1280_px_shows_every_state_without_overflow(
 
     assert dashboard.rows().evaluate_all(OVERFLOWING_CELLS) == []
     assert not dashboard.page.evaluate(PAGE_IS_WIDER_THAN_THE_WINDOW)
-    expect(dashboard.page.locator("thead")).to_be_visible()
+    expect(dashboard.page.locator("#jobs thead")).to_be_visible()
 
     target = Path(os.environ.get("DASHBOARD_SCREENSHOT") or tmp_path / "dashboard.png")
     dashboard.page.mouse.move(0, 0)  # no hover highlight in the picture
@@ -100,7 +100,7 @@ def test_on_a_narrow_screen_each_job_is_a_card(dashboard: Any, stack: Any, resou
     row = dashboard.row(job_id)
     expect(row).to_be_visible()
 
-    expect(dashboard.page.locator("thead")).to_be_hidden()
+    expect(dashboard.page.locator("#jobs thead")).to_be_hidden()
     expect(row).to_have_css("display", "block")
     assert not dashboard.page.evaluate(PAGE_IS_WIDER_THAN_THE_WINDOW)
     expect(row.get_by_role("button", name="Delete")).to_be_visible()
