@@ -182,14 +182,14 @@ class JobStore:
 
     def title_jobs(
         self, resource_type: str, resource_id: str, *, limit: int, status: JobStatus | None = None
-    ) -> list[UploadJob]:
+    ) -> tuple[UploadJob, ...]:
         """The newest `limit` jobs of one title (chalicelib/jobs/titles.py). Served by the index
         `resourceId_newest_first`: resourceId leads it and its sort is the list's; resourceType and
         status only sift the few jobs one resourceId has."""
         query: dict[str, Any] = {"resourceId": resource_id, "resourceType": resource_type}
         if status is not None:
             query["status"] = status.value
-        return [UploadJob.from_document(d) for d in self._jobs.find(query, sort=NEWEST_FIRST, limit=limit)]
+        return tuple(UploadJob.from_document(d) for d in self._jobs.find(query, sort=NEWEST_FIRST, limit=limit))
 
     def stats(self) -> dict[str, Any]:
         """Counts by status and metrics. Each count is one indexed count (status leads an index); the

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import posixpath
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -125,7 +126,7 @@ def part_key(job: UploadJob) -> str:
     return keys[job_type]() or job.job_id
 
 
-def group_parts(jobs: list[UploadJob]) -> dict[str, list[Part]]:
+def group_parts(jobs: Sequence[UploadJob]) -> dict[str, list[Part]]:
     """The parts by kind, each kind in key order; `jobs` come newest first and stay so in a part."""
     grouped: dict[tuple[str, str], list[UploadJob]] = {}
     for job in jobs:
@@ -208,7 +209,7 @@ def _master_url(master: UploadJob, settings: Settings) -> str:
     return master.public_url or layout.public_url(layout.master_key(master), settings, master.bucket_name)
 
 
-def _jobs_of(ref: TitleRef, store: JobStore, *, limit: int, status: JobStatus | None = None) -> list[UploadJob]:
+def _jobs_of(ref: TitleRef, store: JobStore, *, limit: int, status: JobStatus | None = None) -> tuple[UploadJob, ...]:
     return store.title_jobs(ref.resource_type.value, ref.resource_id, limit=limit, status=status)
 
 
