@@ -188,9 +188,12 @@ def missing_parts(parts: dict[str, list[Part]]) -> list[dict[str, str]]:
         for language in master.subtitle_languages
         if language not in languages
     ]
+    # The master's references include its subtitleLanguages' files: each thing is listed once.
+    seen = {(item["kind"], item["key"]) for item in missing}
     for key in _unreferenced_keys(master):
         item = _reference_missing(key, parts, master)
-        if item is not None and item not in missing:
+        if item is not None and (item["kind"], item["key"]) not in seen:
+            seen.add((item["kind"], item["key"]))
             missing.append(item)
     return missing
 
