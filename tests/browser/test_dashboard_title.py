@@ -78,3 +78,21 @@ def test_the_title_view_shows_the_parts_retries_the_failed_and_publishes(
     view.get_by_role("button", name="Back to the jobs").click()
     expect(view).to_be_hidden()
     expect(link).to_be_focused()
+
+
+def test_on_a_narrow_screen_the_title_view_fits_the_window(dashboard: Any, stack: Any, resource_name: str) -> None:
+    resource_id = uuid.uuid4().hex[:24]
+    hls_dir = f"title/{resource_name}/2160p-with-a-long-name"
+    job_id = stack.create(stack.hls_body(resource_name, hls_dir, "2160p-with-a-long-name", resourceId=resource_id))[
+        "jobId"
+    ]
+    stack.wait_for_status(job_id, "failed")
+    dashboard.page.set_viewport_size({"width": 390, "height": 844})
+    dashboard.open()
+    dashboard.search(resource_name)
+    dashboard.row(job_id).get_by_role("button", name=f"Title view of {resource_name}").click()
+
+    view = dashboard.page.locator("#title-view")
+    expect(view.locator('tr[data-part="rendition:2160p-with-a-long-name"]')).to_contain_text("SOURCE_NOT_FOUND")
+    expect(view.get_by_role("button", name="Retry all failed (1)")).to_be_visible()
+    assert not dashboard.page.evaluate("document.documentElement.scrollWidth > window.innerWidth")
