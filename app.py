@@ -194,8 +194,7 @@ def _title(resource_type: str, resource_id: str) -> titles.TitleRef:
 @app.route(f"{TITLE}/uploads", methods=["GET"])
 @http_errors
 def title_uploads(resource_type: str, resource_id: str) -> dict[str, Any]:
-    services = get_services()
-    title = titles.title_uploads(_title(resource_type, resource_id), store=services.store, settings=services.settings)
+    title = titles.title_uploads(_title(resource_type, resource_id), store=get_services().store)
     return TitleUploads.model_validate(title).api()
 
 

@@ -20,7 +20,6 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from chalicelib.config import Settings
 from chalicelib.errors import Conflict, ErrorCode, NotFound
 from chalicelib.jobs import service
 from chalicelib.jobs.model import (
@@ -207,16 +206,11 @@ def title_status(parts: dict[str, list[Part]], missing: list[dict[str, str]]) ->
     return TitleStatus.PARTIAL if missing else TitleStatus.LIVE
 
 
-def _master_url(master: UploadJob, settings: Settings) -> str:
-    """The URL the worker recorded; for a job completed without one, the URL its key has."""
-    return master.public_url or layout.public_url(layout.master_key(master), settings, master.bucket_name)
-
-
 def _jobs_of(ref: TitleRef, store: JobStore, *, limit: int, status: JobStatus | None = None) -> tuple[UploadJob, ...]:
     return store.title_jobs(ref.resource_type.value, ref.resource_id, limit=limit, status=status)
 
 
-def title_uploads(ref: TitleRef, *, store: JobStore, settings: Settings) -> dict[str, Any]:
+def title_uploads(ref: TitleRef, *, store: JobStore) -> dict[str, Any]:
     """`GET /resources/{resourceType}/{resourceId}/uploads`. NotFound when the title has no job."""
     jobs = _jobs_of(ref, store, limit=TITLE_JOB_LIMIT + 1)
     if not jobs:
@@ -232,7 +226,8 @@ def title_uploads(ref: TitleRef, *, store: JobStore, settings: Settings) -> dict
         "resourceId": ref.resource_id,
         "resourceName": next((job.resource_name for job in jobs if job.resource_name), None),
         "status": title_status(parts, missing).value,
-        "publicUrl": _master_url(master, settings) if master else None,
+        # Set by the worker when it completed: layout.public_url of the master's key.
+        "publicUrl": master.public_url if master else None,
         "publishedAt": iso_z(master.completed_at) if master and master.completed_at else None,
         "master": parts["master"][0].api() if parts["master"] else None,
         "renditions": [part.api() for part in parts["rendition"]],
