@@ -19,9 +19,18 @@ from chalicelib.http import as_chalice_error, http_errors, json_body
 from chalicelib.jobs import analytics
 from chalicelib.jobs.model import ClearRequest, CreateJobRequest, ListFilters, RetryRequest
 from chalicelib.metrics import prometheus
-from chalicelib.responses import AnalyticsReport, Cleared, Deleted, Health, JobList, JobStats
+from chalicelib.responses import (
+    AnalyticsReport,
+    Cleared,
+    Deleted,
+    Health,
+    JobList,
+    JobStats,
+    TitleRetryResult,
+    TitleUploads,
+)
 from chalicelib.services import get_services
-from chalicelib.usecases import jobs
+from chalicelib.usecases import jobs, titles
 from chalicelib.validation import parse
 
 # Chalice packages a blueprint's event handler under its own module, so Lambda would enter it without
@@ -47,6 +56,7 @@ app.register_blueprint(websocket_blueprint)
 app.register_blueprint(workers_bp)
 
 BASE = "/v1/studio/upload-jobs"
+TITLE = "/v1/studio/resources/{resource_type}/{resource_id}"
 PUBLIC_PATHS = frozenset({"/v1/health", "/v1/openapi.json", "/dashboard", "/dashboard/{asset}"})
 
 
@@ -177,3 +187,24 @@ def delete_job(job_id: str) -> dict[str, Any]:
 def clear_jobs() -> dict[str, Any]:
     request = parse(ClearRequest, _body())
     return Cleared(deleted=jobs.clear_jobs(request, services=get_services())).api()
+
+
+def _title(resource_type: str, resource_id: str) -> titles.TitleRef:
+    return parse(titles.TitleRef, {"resourceType": resource_type, "resourceId": resource_id})
+
+
+@app.route(f"{TITLE}/uploads", methods=["GET"])
+@http_errors
+def title_uploads(resource_type: str, resource_id: str) -> dict[str, Any]:
+    title = titles.title_uploads(_title(resource_type, resource_id), store=get_services().store)
+    return TitleUploads.model_validate(title).api()
+
+
+@app.route(f"{TITLE}/retry-failed", methods=["POST"])
+@http_errors
+def retry_title_failed(resource_type: str, resource_id: str) -> dict[str, Any]:
+    title = _title(resource_type, resource_id)
+    request = parse(RetryRequest, _body())
+    services = get_services()
+    result = titles.retry_failed(title, request, store=services.store, queue=services.queue, notifier=services.notifier)
+    return TitleRetryResult.model_validate(result).api()

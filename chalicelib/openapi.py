@@ -23,10 +23,12 @@ from chalicelib.http import MAX_BODY_BYTES
 from chalicelib.jobs.analytics import AnalyticsRequest
 from chalicelib.jobs.model import (
     JOB_ID,
+    OBJECT_ID,
     CleanupRequest,
     ClearRequest,
     CreateJobRequest,
     ListFilters,
+    ResourceType,
     RetryRequest,
     UploadJob,
 )
@@ -42,7 +44,10 @@ from chalicelib.responses import (
     JobList,
     JobStats,
     SyncResult,
+    TitleRetryResult,
+    TitleUploads,
 )
+from chalicelib.usecases.titles import TITLE_JOB_LIMIT
 
 TITLE = "studio-uploads"
 VERSION = "1"
@@ -100,6 +105,24 @@ JOB_ID_PARAMETER = {
     "description": "The job's id (any other string answers 404)",
     "schema": {"type": "string", "pattern": JOB_ID.pattern},
 }
+
+TITLE_PATH = "/v1/studio/resources/{resourceType}/{resourceId}"
+TITLE_PARAMETERS = (
+    {
+        "name": "resourceType",
+        "in": "path",
+        "required": True,
+        "description": "The title's kind, as the jobs' resourceType",
+        "schema": {"type": "string", "enum": [t.value for t in ResourceType]},
+    },
+    {
+        "name": "resourceId",
+        "in": "path",
+        "required": True,
+        "description": "The title's id, as the jobs' resourceId",
+        "schema": {"type": "string", "pattern": OBJECT_ID.pattern},
+    },
+)
 
 OPERATIONS: tuple[Operation, ...] = (
     Operation(
@@ -213,6 +236,26 @@ OPERATIONS: tuple[Operation, ...] = (
     ),
     Operation(
         "get",
+        f"{TITLE_PATH}/uploads",
+        "titleUploads",
+        f"Every job of one title (at most {TITLE_JOB_LIMIT}), grouped: renditions, subtitles, master, videos; "
+        "what is published, missing or failed",
+        {200: ("The title (docs/http-api.md describes its fields)", TitleUploads)},
+        errors=(400, 404),
+        extra_parameters=TITLE_PARAMETERS,
+    ),
+    Operation(
+        "post",
+        f"{TITLE_PATH}/retry-failed",
+        "retryTitleFailed",
+        "Retry every failed job of one title, each as the single-job retry does (body optional)",
+        {200: ("What was retried and skipped", TitleRetryResult)},
+        errors=(404, 409),
+        body=RetryRequest,
+        extra_parameters=TITLE_PARAMETERS,
+    ),
+    Operation(
+        "get",
         "/dashboard",
         "dashboard",
         "The admin page (static HTML; it asks for a token)",
@@ -256,6 +299,8 @@ MODELS: tuple[tuple[type[BaseModel], JsonSchemaMode], ...] = (
     (CleanupResult, "serialization"),
     (SyncResult, "serialization"),
     (FixStuckResult, "serialization"),
+    (TitleUploads, "serialization"),
+    (TitleRetryResult, "serialization"),
     (Health, "serialization"),
     (ErrorBody, "serialization"),
 )

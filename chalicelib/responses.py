@@ -142,3 +142,56 @@ class AnalyticsReport(_Answer):
     durations: dict[str, DurationPercentiles] = Field(description="By jobType, of the jobs completed in the window")
     failure_reasons: list[FailureReason] = Field(description="Most frequent first")
     backlog: Backlog
+
+
+class TitlePart(_Answer):
+    key: str = Field(description="The rendition's label, the subtitle's language, the video's file name, or `master`")
+    status: JobStatus = Field(description="completed once any of its jobs completed, else its newest job's status")
+    public_url: str | None = Field(description="The newest completed job's publicUrl; null until one completed")
+    jobs: list[ApiJob] = Field(description="Every job of this part, newest first")
+
+
+class MissingPart(_Answer):
+    kind: Literal["rendition", "subtitle", "video", "master", "object"]
+    key: str
+    reason: str
+
+
+class TitleUploads(_Answer):
+    resource_type: str
+    resource_id: str
+    resource_name: str | None = Field(description="The newest resourceName any of its jobs gives")
+    status: Literal["live", "in-progress", "failed", "partial"] = Field(
+        description="live: every part published, the master among them; failed: a part failed and never "
+        "completed; in-progress: a part waiting or active; partial: anything else (e.g. no master yet)"
+    )
+    public_url: str | None = Field(description="The master playlist's public URL once a master job completed")
+    published_at: str | None = Field(description="When that master job completed, UTC ISO 8601 with Z")
+    master: TitlePart | None
+    renditions: list[TitlePart] = Field(description="HLS jobs, by label")
+    subtitles: list[TitlePart] = Field(description="Subtitle jobs, by language")
+    videos: list[TitlePart] = Field(description="Whole-video jobs, by file name")
+    missing: list[MissingPart] = Field(description="What keeps the title from being fully live")
+    failed_job_ids: list[str] = Field(description="The jobs `retry-failed` would retry")
+    counts: dict[str, int] = Field(description="The title's jobs by status")
+    total: int
+    truncated: bool = Field(description="More than 500 jobs: only the newest 500 are shown")
+
+
+class RetryFailure(BaseModel):
+    """One job whose retry raised: named like the error body (Code, Message)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    jobId: str
+    Code: str = Field(description="The error's class name")
+    Message: str
+
+
+class TitleRetryResult(_Answer):
+    matched: int = Field(description="Failed jobs of the title when the call read them")
+    done: int = Field(description="Jobs moved back to waiting and queued")
+    skipped: dict[str, int] = Field(
+        description="By reason: not-failed (retried by someone else first), not-found, source-removed, cleanup-running"
+    )
+    failed: list[RetryFailure] = Field(description="Jobs whose retry raised an error")

@@ -69,6 +69,7 @@ export function createApi(base, token) {
   }
 
   const job = (id) => `${JOBS}/${encodeURIComponent(id)}`;
+  const title = (type, id) => `/resources/${encodeURIComponent(type)}/${encodeURIComponent(id)}`;
   return {
     stats: () => request("GET", `${JOBS}/stats`),
     analytics: (query) => request("GET", `${JOBS}/analytics?${listQuery(query)}`),
@@ -83,5 +84,8 @@ export function createApi(base, token) {
       request("POST", `${JOBS}/clear`, olderThanDays === null ? { status } : { status, olderThanDays }),
     fixStuck: () => request("POST", `${JOBS}/fix-stuck`),
     websocketToken: () => request("POST", "/ws-tokens"),
+    title: (type, id) => request("GET", `${title(type, id)}/uploads`),
+    retryTitleFailed: (type, id, clientId) =>
+      request("POST", `${title(type, id)}/retry-failed`, clientId ? { clientId } : {}),
   };
 }

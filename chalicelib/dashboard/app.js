@@ -5,6 +5,7 @@ import { JobTable, jobName, matchesFilters } from "./jobs.js";
 import { LiveConnection } from "./live.js";
 import { renderStats } from "./stats.js";
 import { AnalyticsPanel } from "./charts.js";
+import { TitleView } from "./title.js";
 
 const config = JSON.parse(document.getElementById("dashboard-config").textContent);
 const TOKEN_KEY = "studio-uploads.token";
@@ -128,6 +129,7 @@ function endSession(message) {
   }
   token = "";
   sessionStorage.removeItem(TOKEN_KEY);
+  if (titleView.isOpen) titleView.close();
   table.clear();
   outside.clear();
   analytics.clear();
@@ -302,6 +304,7 @@ function rowTitle(jobId) {
 
 function handleEvent(data) {
   if (typeof data.jobId !== "string") return;
+  titleView.jobEvent(data);
   if (data.event === "JobDeleted") {
     const title = rowTitle(data.jobId);
     if (table.remove(data.jobId)) {
@@ -394,8 +397,22 @@ async function busy(button, work) {
   }
 }
 
+// The title view (title.js), opened from a row's title link.
+const titleView = new TitleView($("title-view"), {
+  api,
+  confirm: confirmAction,
+  clientId: async () => (live ? live.whoami() : null),
+  notify: showNotice,
+  fail,
+  changed: resync,
+});
+
 // Each action: what to confirm first (destructive ones), then what to do.
 const ACTIONS = {
+  title: {
+    run: (job) => titleView.open(job, document.activeElement),
+  },
+
   retry: {
     async run(job, title) {
       // Our socket's id as clientId: this page hears the job's events even without subscribe-all.

@@ -83,7 +83,7 @@ export function jobName(job) {
   return [jobTitle(job), job.label].filter(Boolean).join(" ");
 }
 
-function el(tag, attributes = {}, ...children) {
+export function el(tag, attributes = {}, ...children) {
   const node = document.createElement(tag);
   for (const [name, value] of Object.entries(attributes)) {
     if (value === undefined || value === null) continue;
@@ -95,7 +95,7 @@ function el(tag, attributes = {}, ...children) {
   return node;
 }
 
-function safeLink(url) {
+export function safeLink(url) {
   try {
     const parsed = new URL(url);
     if (parsed.protocol === "http:" || parsed.protocol === "https:") {
@@ -129,7 +129,8 @@ class JobRow {
     });
     this.name = el("span", { class: "name" });
     this.openButton.append(this.name);
-    this.meta = el("span", { class: "meta" });
+    // The title's name: opens the title view (title.js) through the "title" action.
+    this.meta = el("button", { type: "button", class: "meta title-link", "data-action": "title" });
     this.error = el("p", { class: "job-error" });
     this.label = el("td", { "data-label": "Label", class: "label" });
     this.type = el("td", { "data-label": "Type" });
@@ -211,6 +212,7 @@ class JobRow {
     this.row.dataset.status = job.status;
     this.name.textContent = jobTitle(job);
     this.meta.textContent = `${job.resourceType} · ${job.resourceId}`;
+    this.meta.setAttribute("aria-label", `Title view of ${jobTitle(job)} (${job.resourceType} ${job.resourceId})`);
     this.openButton.setAttribute("aria-label", `${jobName(job)}: show details`);
     if (job.status === "failed") {
       this.error.hidden = false;

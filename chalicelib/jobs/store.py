@@ -180,6 +180,17 @@ class JobStore:
         next_cursor = encode_cursor(jobs[-1]) if len(documents) > filters.limit else None
         return jobs, next_cursor
 
+    def title_jobs(
+        self, resource_type: str, resource_id: str, *, limit: int, status: JobStatus | None = None
+    ) -> tuple[UploadJob, ...]:
+        """The newest `limit` jobs of one title (chalicelib/usecases/titles.py). Served by the index
+        `resourceId_newest_first`: resourceId leads it and its sort is the list's; resourceType and
+        status only sift the few jobs one resourceId has."""
+        query: dict[str, Any] = {"resourceId": resource_id, "resourceType": resource_type}
+        if status is not None:
+            query["status"] = status.value
+        return tuple(UploadJob.from_document(d) for d in self._jobs.find(query, sort=NEWEST_FIRST, limit=limit))
+
     def stats(self) -> dict[str, Any]:
         """Counts by status and metrics. Each count is one indexed count (status leads an index); the
         metrics read only the completed jobs, in two aggregations whose results are one total and a

@@ -20,6 +20,8 @@ ROUTES = [
     ("DELETE", "/v1/studio/upload-jobs/some-job"),
     ("POST", "/v1/studio/upload-jobs/clear"),
     ("POST", "/v1/studio/ws-tokens"),
+    ("GET", "/v1/studio/resources/film/64b7f0c2a1b2c3d4e5f60718/uploads"),
+    ("POST", "/v1/studio/resources/film/64b7f0c2a1b2c3d4e5f60718/retry-failed"),
 ]
 
 

@@ -17,7 +17,13 @@ from chalicelib.jobs.model import JobStatus
 
 BASE = "/v1/studio/upload-jobs"
 RESOURCE = "64b7f0c2a1b2c3d4e5f60718"
-BODY_ROUTES = [BASE, f"{BASE}/clear", f"{BASE}/finished/retry", f"{BASE}/finished/cleanup"]
+BODY_ROUTES = [
+    BASE,
+    f"{BASE}/clear",
+    f"{BASE}/finished/retry",
+    f"{BASE}/finished/cleanup",
+    f"/v1/studio/resources/film/{RESOURCE}/retry-failed",  # the title of the failed job `finished`
+]
 
 
 def valid_body(**overrides: Any) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,7 @@ def test_every_route_of_the_app_is_documented_once() -> None:
     import app
 
     registered = {
-        (method.lower(), path.replace("{job_id}", "{jobId}"))
+        (method.lower(), re.sub(r"_([a-z])", lambda m: m.group(1).upper(), path))  # {job_id} is {jobId}
         for path, entries in app.app.routes.items()
         for method in entries
     }
