@@ -70,5 +70,7 @@ def test_announcing_one_ending_twice_keeps_its_notification_id_and_another_endin
     first = build_payload(JobEvent.FAILED, ended, stage="prod")
     again = build_payload(JobEvent.FAILED, ended, stage="prod")
     assert first["notificationId"] == again["notificationId"]
-    later = ended.model_copy(update={"finished_at": ended.finished_at + timedelta(minutes=5)})  # failed again after a retry
+    later = ended.model_copy(
+        update={"finished_at": ended.finished_at + timedelta(minutes=5)}
+    )  # failed again after a retry
     assert build_payload(JobEvent.FAILED, later, stage="prod")["notificationId"] != first["notificationId"]

@@ -32,7 +32,7 @@ def test_lists_are_comma_separated_and_the_default_is_every_failure() -> None:
 
 @pytest.mark.parametrize("url", ["ftp://files.example/hook", "hooks.slack.com/x", "https://", "file:///etc/passwd"])
 def test_a_webhook_that_is_not_http_or_https_is_refused_without_quoting_the_url(url: str) -> None:
-    with pytest.raises(ConfigurationError, match="NOTIFY_WEBHOOK_URLS: .* is not an http:// or https:// URL") as info:
+    with pytest.raises(ConfigurationError, match=r"NOTIFY_WEBHOOK_URLS: .* is not an http:// or https:// URL") as info:
         Settings(notify_webhook_urls=f"https://ok.example/hook,{url}/token-abc123")
     assert "token-abc123" not in str(info.value)
 
