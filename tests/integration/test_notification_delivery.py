@@ -1,6 +1,7 @@
-"""Webhook notifications end to end: a job ends, its notification goes through the notification queue
-(moto's SQS) to the app's `deliver_notifications` handler, which POSTs it to a real HTTP receiver
-on loopback. The receiver verifies with the snippet of docs/notifications.md, as a user's would."""
+"""Notifications end to end: a job ends, its notification goes through the notification queue (moto's
+SQS) to the app's `deliver_notifications` handler, which POSTs it to a real HTTP receiver on
+loopback (verifying with the snippet of docs/notifications.md, as a user's would) or emails it
+through moto's SES."""
 
 from __future__ import annotations
 
@@ -311,3 +312,52 @@ def test_a_dead_lettered_job_is_notified_with_its_error_code(
     assert deliver(sqs, notify_queue, message) == ["delivered"]
     (request,) = receiver.received
     assert (request.payload["jobId"], request.payload["errorCode"]) == (job.job_id, "DEAD_LETTERED")
+
+
+@pytest.fixture
+def ses(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """moto's SES (v1, to verify the sender and count what was sent); the services' sesv2 client reaches it too."""
+    import boto3
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SESV2", moto_endpoint)
+    return boto3.session.Session().client("ses", endpoint_url=moto_endpoint, region_name="us-east-1")
+
+
+@pytest.fixture
+def emailing(worker_services: Any, notify_queue: str) -> Callable[[str], Any]:
+    def make(sender: str) -> Any:
+        services = worker_services(
+            notify_email_to=["ops@example.com"], notify_email_from=sender, notify_queue_url=notify_queue
+        )
+        set_services(services)
+        return services
+
+    return make
+
+
+def test_a_failure_is_emailed_through_ses(
+    emailing: Any, worker_job: Any, ses: Any, sqs: Any, notify_queue: str
+) -> None:
+    sender = f"studio-{uuid.uuid4().hex[:8]}@example.com"
+    ses.verify_email_identity(EmailAddress=sender)
+    sent_before = ses.get_send_quota()["SentLast24Hours"]
+    services = emailing(sender)
+    run_job(services, worker_job(services, hlsDir="films/missing/720p"))
+
+    (message,) = receive(sqs, notify_queue)
+    assert json.loads(message["Body"])["sink"] == "email"
+    assert deliver(sqs, notify_queue, message) == ["delivered"]
+    sent = ses.get_send_quota()["SentLast24Hours"]
+    assert sent == sent_before + 1, (sent_before, sent)
+
+
+def test_an_email_from_an_unverified_sender_goes_to_the_dead_letter_queue(
+    emailing: Any, worker_job: Any, ses: Any, sqs: Any, notify_queue: str
+) -> None:
+    services = emailing("nobody-verified-me@example.com")
+    run_job(services, worker_job(services, hlsDir="films/missing/720p"))
+
+    (message,) = receive(sqs, notify_queue)
+    assert deliver(sqs, notify_queue, message) == ["refused"]
+    (dead,) = receive(sqs, dead_letter_url(notify_queue))
+    assert json.loads(dead["Body"])["sink"] == "email"
