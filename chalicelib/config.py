@@ -69,8 +69,9 @@ class Settings(BaseSettings):
     # The WebSocket URL the dashboard page connects to; else derived from the two settings above.
     dashboard_websocket_url: str = ""
     # Notifications (docs/notifications.md): webhooks and an optional SES email, through their own queue.
-    notify_webhook_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    notify_webhook_secret: str = ""
+    # Out of repr: a webhook URL often carries its own token (Slack's do).
+    notify_webhook_urls: Annotated[list[str], NoDecode] = Field(default_factory=list, repr=False)
+    notify_webhook_secret: str = Field(default="", repr=False)
     notify_events: Annotated[list[str], NoDecode] = Field(default_factory=lambda: list(DEFAULT_NOTIFY_EVENTS))
     notify_email_to: Annotated[list[str], NoDecode] = Field(default_factory=list)
     notify_email_from: str = ""

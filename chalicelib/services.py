@@ -133,7 +133,7 @@ class Services:
 
     @cached_property
     def notify_sqs(self) -> Any:
-        """SQS for notifications: short timeouts, as a job's final write waits for the enqueue."""
+        """SQS for notifications: short timeouts, as the worker that ended a job waits for the enqueue."""
         return self.boto_session.client("sqs", config=notify_client_config())
 
     @cached_property

@@ -60,3 +60,11 @@ def test_a_deployed_stage_with_notifications_needs_their_queue() -> None:
         settings.check_deployed()
     Settings(**DEPLOYED).check_deployed()  # without notifications, no queue is needed
     settings.model_copy(update={"notify_queue_url": "https://sqs/notify"}).check_deployed()
+
+
+def test_the_settings_repr_shows_neither_webhook_urls_nor_their_secret() -> None:
+    settings = Settings(
+        notify_webhook_urls="https://hooks.slack.com/services/T/B/token-1", notify_webhook_secret="whsec-unique-1"
+    )
+    assert "token-1" not in repr(settings)
+    assert "whsec-unique-1" not in repr(settings)
