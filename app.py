@@ -11,6 +11,7 @@ from chalice.app import Request
 from chalicelib.blueprints.dashboard import dashboard as dashboard_blueprint
 from chalicelib.blueprints.maintenance import bp as maintenance_blueprint
 from chalicelib.blueprints.maintenance import hls_dead_letters, master_dead_letters, scheduled_maintenance
+from chalicelib.blueprints.notifications import deliver_notifications, notifications_bp
 from chalicelib.blueprints.websocket import on_ws_connect, on_ws_disconnect, on_ws_message
 from chalicelib.blueprints.websocket import websocket as websocket_blueprint
 from chalicelib.blueprints.workers import upload_hls_worker, upload_master_worker, workers_bp
@@ -38,6 +39,7 @@ from chalicelib.validation import parse
 # every such function at its re-export here instead.
 __all__ = [
     "app",
+    "deliver_notifications",
     "hls_dead_letters",
     "master_dead_letters",
     "on_ws_connect",
@@ -54,6 +56,7 @@ app.register_blueprint(maintenance_blueprint)
 app.register_blueprint(dashboard_blueprint)
 app.register_blueprint(websocket_blueprint)
 app.register_blueprint(workers_bp)
+app.register_blueprint(notifications_bp)
 
 BASE = "/v1/studio/upload-jobs"
 TITLE = "/v1/studio/resources/{resource_type}/{resource_id}"

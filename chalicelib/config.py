@@ -6,12 +6,13 @@ import os
 from collections.abc import Callable, Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
+from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from chalicelib.errors import ConfigurationError
+from chalicelib.errors import ConfigurationError, ErrorCode
 from chalicelib.secrets import default_ssm_client, named_parameters, read_secrets
 
 MIB = 1024 * 1024
@@ -20,6 +21,11 @@ LOCAL_STAGES = frozenset({"local", "test"})
 MIN_JWT_SECRET_BYTES = 32  # HS256's key should be at least as long as its hash (RFC 7518 3.2)
 DEFAULT_JWT_MAX_LIFETIME_SECONDS = 24 * 3600
 LAMBDA_EXECUTION_ENV_PREFIX = "AWS_Lambda_"
+DEFAULT_NOTIFY_EVENTS = ("JobFailed",)  # every failure: stalled and dead-lettered jobs are failed jobs
+# The WebSocket event names NOTIFY_EVENTS may name (values of chalicelib/realtime/events.py's JobEvent;
+# chalicelib/notify/rules.py turns them into events). Checked here as strings: this foundation module
+# imports no package above it.
+NOTIFIABLE_EVENT_NAMES = ("JobFailed", "JobCompleted", "JobCancelled")
 
 # Settings a deployed stage must set explicitly: their local defaults would be wrong there.
 REQUIRED_WHEN_DEPLOYED = (
@@ -68,6 +74,16 @@ class Settings(BaseSettings):
     websocket_api_stage: str = ""
     # The WebSocket URL the dashboard page connects to; else derived from the two settings above.
     dashboard_websocket_url: str = ""
+    # Notifications (docs/notifications.md): webhooks and an optional SES email, through their own queue.
+    # Out of repr: a webhook URL often carries its own token (Slack's do).
+    notify_webhook_urls: Annotated[list[str], NoDecode] = Field(default_factory=list, repr=False)
+    notify_webhook_secret: str = Field(default="", repr=False)
+    notify_events: Annotated[list[str], NoDecode] = Field(default_factory=lambda: list(DEFAULT_NOTIFY_EVENTS))
+    notify_email_to: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    notify_email_from: str = ""
+    notify_queue_url: str = ""
+    notify_timeout_seconds: float = Field(default=5.0, gt=0, le=30)
+    notify_retry_base_seconds: int = Field(default=30, ge=0, le=900)
     # Set by the Lambda runtime itself: a function never runs a local stage, whatever its STAGE says.
     aws_lambda_function_name: str = ""
     aws_execution_env: str = ""
@@ -78,6 +94,41 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [name.strip() for name in value.split(",") if name.strip()]
         return value
+
+    @field_validator("notify_webhook_urls", "notify_events", "notify_email_to", mode="before")
+    @classmethod
+    def _split_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("notify_webhook_urls")
+    @classmethod
+    def _check_webhook_urls(cls, urls: list[str]) -> list[str]:
+        for url in urls:
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                shown = f"{parts.scheme}://{parts.hostname}" if parts.scheme else repr(url[:20])
+                # ConfigurationError, not ValueError: pydantic would quote the whole URL, and its token with it
+                raise ConfigurationError(f"NOTIFY_WEBHOOK_URLS: {shown} is not an http:// or https:// URL with a host")
+        return urls
+
+    @field_validator("notify_events")
+    @classmethod
+    def _check_events(cls, entries: list[str]) -> list[str]:
+        return [checked_event_entry(entry) for entry in entries]
+
+    @model_validator(mode="after")
+    def _check_email(self) -> Self:
+        if bool(self.notify_email_to) != bool(self.notify_email_from):
+            # ConfigurationError: with a ValueError pydantic would quote every setting, the secrets too
+            raise ConfigurationError("email notifications need both NOTIFY_EMAIL_TO and NOTIFY_EMAIL_FROM (or neither)")
+        return self
+
+    @property
+    def notifies(self) -> bool:
+        """A webhook or an email is configured."""
+        return bool(self.notify_webhook_urls or self.notify_email_to)
 
     @property
     def is_deployed(self) -> bool:
@@ -104,10 +155,29 @@ class Settings(BaseSettings):
         missing = [name.upper() for name in REQUIRED_WHEN_DEPLOYED if not getattr(self, name)]
         if self.stage in LOCAL_STAGES:  # only in Lambda: the local default, or a local stage named there
             missing.insert(0, "STAGE (a deployed stage's name: in Lambda it cannot be local or test)")
+        if self.notifies and not self.notify_queue_url:
+            missing.append("NOTIFY_QUEUE_URL (notifications are configured)")
         if not is_real_secret(self.auth_jwt_secret):
             missing.append(f"AUTH_JWT_SECRET (a secret of its own, at least {MIN_JWT_SECRET_BYTES} bytes)")
         if missing:
             raise ConfigurationError(f"stage {self.stage!r} is missing required settings: {', '.join(missing)}")
+
+    def check_notifications(self) -> None:
+        """Once the secrets are in (a deployed stage reads NOTIFY_WEBHOOK_SECRET from SSM)."""
+        if self.notify_webhook_urls and not self.notify_webhook_secret:
+            raise ConfigurationError("NOTIFY_WEBHOOK_URLS needs NOTIFY_WEBHOOK_SECRET: receivers verify the signature")
+
+
+def checked_event_entry(entry: str) -> str:
+    """`JobFailed` or `JobFailed:STALLED`, stripped; ValueError naming what is allowed otherwise."""
+    name, _, code = entry.strip().partition(":")
+    if name not in NOTIFIABLE_EVENT_NAMES:
+        allowed = ", ".join(NOTIFIABLE_EVENT_NAMES)
+        raise ValueError(f"NOTIFY_EVENTS: {name!r} is not one of {allowed} (optionally :ERROR_CODE)")
+    codes = {error.value for error in ErrorCode}
+    if code and (name != "JobFailed" or code not in codes):
+        raise ValueError(f"NOTIFY_EVENTS: {entry.strip()!r}: only JobFailed takes an errorCode, one of {sorted(codes)}")
+    return f"{name}:{code}" if code else name
 
 
 def is_real_secret(secret: str) -> bool:
@@ -132,4 +202,5 @@ def with_secrets(
 def get_settings() -> Settings:
     settings = with_secrets(Settings())
     settings.check_deployed()
+    settings.check_notifications()
     return settings

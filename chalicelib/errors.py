@@ -25,6 +25,10 @@ class TooLarge(StudioError):
     """A request body over the documented limit (413)."""
 
 
+class NotificationNotDelivered(StudioError):
+    """A notification's receiver did not take it; SQS delivers the message again (chalicelib/notify)."""
+
+
 class ConfigurationError(StudioError):
     """A required setting is missing or wrong; raised at start, not deep in a request."""
 

@@ -20,7 +20,8 @@ SECRET_PARAMETERS: Mapping[str, str] = {
     "SPACES_KEY_PARAM": "spaces_key",
     "SPACES_SECRET_PARAM": "spaces_secret",
     "AUTH_JWT_SECRET_PARAM": "auth_jwt_secret",
-}  # four names: one GetParameters call takes up to ten
+    "NOTIFY_WEBHOOK_SECRET_PARAM": "notify_webhook_secret",
+}  # five names: one GetParameters call takes up to ten
 
 
 def named_parameters(environ: Mapping[str, str]) -> dict[str, str]:

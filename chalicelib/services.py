@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -15,10 +16,14 @@ from chalicelib.realtime.connections import ConnectionRegistry
 from chalicelib.realtime.events import LogNotifier, Notifier
 from chalicelib.realtime.senders import Sender
 from chalicelib.spaces import send_content_md5, spaces_client_config
-from chalicelib.timeouts import mongo_client_options, sqs_client_config
+from chalicelib.timeouts import mongo_client_options, notify_client_config, sqs_client_config
 
 if TYPE_CHECKING:
+    from chalicelib.notify.delivery import Sink
+    from chalicelib.notify.enqueue import NotificationEnqueuer
     from chalicelib.upload.engine import TransferEngine
+
+logger = logging.getLogger(__name__)
 
 
 class Services:
@@ -126,8 +131,41 @@ class Services:
             if isinstance(self._notifier, LogNotifier):
                 self._notifier = None
 
+    @cached_property
+    def notify_sqs(self) -> Any:
+        """SQS for notifications: short timeouts, as the worker that ended a job waits for the enqueue."""
+        return self.boto_session.client("sqs", config=notify_client_config())
+
+    @cached_property
+    def notification_enqueuer(self) -> NotificationEnqueuer | None:
+        """None without a webhook or email configured, or without NOTIFY_QUEUE_URL (a local stage)."""
+        if not self.settings.notifies:
+            return None
+        if not self.settings.notify_queue_url:
+            logger.warning("notifications are configured but NOTIFY_QUEUE_URL is not: none will be sent")
+            return None
+        from chalicelib.notify.enqueue import NotificationEnqueuer
+
+        return NotificationEnqueuer(self.notify_sqs, self.settings)
+
+    @cached_property
+    def notification_sinks(self) -> dict[str, Sink]:
+        from chalicelib.notify.delivery import build_sinks
+
+        return build_sinks(self.settings, lambda: self.boto_session.client("sesv2", config=notify_client_config()))
+
     @property
     def notifier(self) -> Notifier:
+        """The WebSocket (or log) notifier, followed by the notification enqueuer when there is one."""
+        realtime = self._realtime_notifier()
+        enqueuer = self.notification_enqueuer
+        if enqueuer is None:
+            return realtime
+        from chalicelib.notify.enqueue import FanOutNotifier
+
+        return FanOutNotifier(realtime, enqueuer)
+
+    def _realtime_notifier(self) -> Notifier:
         if self._notifier is None:
             built = self._build_notifier()  # outside the lock: it reaches the database, which takes it
             with self._lock:  # one notifier per container: it owns the event throttle and the send threads

@@ -50,3 +50,20 @@ def sqs_client_config(lease_seconds: float) -> Any:
         read_timeout=per_attempt,
         retries={"mode": "standard", "max_attempts": SQS_ATTEMPTS},
     )
+
+
+NOTIFY_CALL_TIMEOUT_SECONDS = 2.0
+NOTIFY_ATTEMPTS = 2
+
+
+def notify_client_config() -> Any:
+    """botocore settings for the notification queue and SES: the worker that ended a job waits for
+    the enqueue (after the job's final write), so an SQS that hangs costs it about 2 x (2 + 2) s at
+    most, never the lease's budget."""
+    from botocore.config import Config
+
+    return Config(
+        connect_timeout=NOTIFY_CALL_TIMEOUT_SECONDS,
+        read_timeout=NOTIFY_CALL_TIMEOUT_SECONDS,
+        retries={"mode": "standard", "max_attempts": NOTIFY_ATTEMPTS},
+    )

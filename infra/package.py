@@ -9,7 +9,7 @@ cannot say, because it depends on the handlers app.py has, is done here on the m
   CloudFormation creates the queue before the mapping; a handler on an unknown queue stops the build;
 - SQS event sources with batches above 1 get `FunctionResponseTypes: [ReportBatchItemFailures]` (Chalice cannot
   set it); a function with reserved concurrency gets a matching `ScalingConfig` so the poller never throttles it;
-- every function gets HLS_QUEUE_URL, MASTER_QUEUE_URL and, with a WebSocket API, WEBSOCKET_API_DOMAIN/STAGE from
+- every function gets HLS_QUEUE_URL, MASTER_QUEUE_URL, NOTIFY_QUEUE_URL and, with a WebSocket API, WEBSOCKET_API_DOMAIN/STAGE from
   the template itself (no account id in .chalice/config.json);
 - the Lambda role gets the access policy of infra/resources.json, and Chalice's wildcard SQS and
   `execute-api:ManageConnections` statements are replaced by ones scoped to this stack's queues and WebSocket API;
@@ -37,7 +37,11 @@ ROOT = Path(__file__).resolve().parent.parent
 RESOURCES = ROOT / "infra" / "resources.json"
 CHALICE_CONFIG = ROOT / ".chalice" / "config.json"
 
-QUEUE_URL_VARIABLES = {"HLS_QUEUE_URL": "HlsUploadQueue", "MASTER_QUEUE_URL": "MasterPlaylistQueue"}
+QUEUE_URL_VARIABLES = {
+    "HLS_QUEUE_URL": "HlsUploadQueue",
+    "MASTER_QUEUE_URL": "MasterPlaylistQueue",
+    "NOTIFY_QUEUE_URL": "NotificationQueue",
+}
 SECRET_VARIABLES = ("MONGODB_URI_PARAM", "SPACES_KEY_PARAM", "SPACES_SECRET_PARAM", "AUTH_JWT_SECRET_PARAM")
 # Chalice names these functions itself; every other function is named after its handler.
 CHALICE_FUNCTION_IDS = {"api_handler": "APIHandler"}

@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 from chalicelib.jobs.model import QueueName
+from chalicelib.notify.messages import NOTIFICATION_QUEUE
 from chalicelib.queue import DEAD_LETTER_SUFFIX
 
 LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_DEFAULT_REGION": "us-east-1"}
@@ -61,18 +62,20 @@ def create_bucket(s3: Any, bucket: str) -> None:
 def create_queues(sqs: Any, prefix: str = "") -> dict[QueueName, str]:
     """Both upload queues and their dead-letter queues (redrive after a few receives); idempotent.
     Returns the upload queues' URLs."""
-    urls: dict[QueueName, str] = {}
-    for queue in QueueName:
-        name = f"{prefix}{queue.value}"
-        dead_url = sqs.create_queue(QueueName=name + DEAD_LETTER_SUFFIX)["QueueUrl"]
-        dead_arn = sqs.get_queue_attributes(QueueUrl=dead_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        redrive = json.dumps({"deadLetterTargetArn": dead_arn, "maxReceiveCount": str(LOCAL_MAX_RECEIVE_COUNT)})
-        url = sqs.create_queue(
-            QueueName=name,
-            Attributes={"VisibilityTimeout": str(LOCAL_VISIBILITY_TIMEOUT), "RedrivePolicy": redrive},
-        )["QueueUrl"]
-        urls[queue] = url
-    return urls
+    return {queue: _create_with_dead_letters(sqs, f"{prefix}{queue.value}") for queue in QueueName}
+
+
+def create_notification_queue(sqs: Any, prefix: str = "") -> str:
+    """The notification queue and its dead-letter queue (docs/notifications.md); idempotent. Returns its URL."""
+    return _create_with_dead_letters(sqs, f"{prefix}{NOTIFICATION_QUEUE}")
+
+
+def _create_with_dead_letters(sqs: Any, name: str) -> str:
+    dead_url = sqs.create_queue(QueueName=name + DEAD_LETTER_SUFFIX)["QueueUrl"]
+    dead_arn = sqs.get_queue_attributes(QueueUrl=dead_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    redrive = json.dumps({"deadLetterTargetArn": dead_arn, "maxReceiveCount": str(LOCAL_MAX_RECEIVE_COUNT)})
+    attributes = {"VisibilityTimeout": str(LOCAL_VISIBILITY_TIMEOUT), "RedrivePolicy": redrive}
+    return str(sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"])
 
 
 def local_environment(endpoint: str) -> dict[str, str]:

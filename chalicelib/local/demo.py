@@ -1,9 +1,11 @@
 """`make demo`: the whole system on this machine uploading a real HLS ladder, watched live.
 
 Starts the local runtime, makes the ladder (ffmpeg when installed), enqueues the rendition,
-subtitle and master jobs over HTTP in dependency order, draws one progress bar per job from the
-WebSocket's events, prints the final table, verifies every uploaded object against its source,
-and exits 0 only if every job completed and every object is byte-identical.
+subtitle and master jobs over HTTP in dependency order, plus one job of another title whose folder
+is missing, draws one progress bar per job from the WebSocket's events, prints the final table,
+verifies every uploaded object against its source, and waits for the broken job's JobFailed
+notification at the runtime's local webhook receiver (signature verified). Exits 0 only if every
+ladder job completed, every object is byte-identical, and the failure notification arrived.
 """
 
 from __future__ import annotations
@@ -27,8 +29,15 @@ from chalicelib.local.runtime import LocalRuntime, RuntimeOptions
 
 TERMINAL_EVENTS = {"JobCompleted": "completed", "JobFailed": "failed", "JobCancelled": "cancelled"}
 DEMO_TIMEOUT_SECONDS = 90
-# Faster than production so a short demo shows moving bars and the master's wait.
-DEMO_SETTINGS = {"PROGRESS_INTERVAL_MS": "200", "MASTER_RECHECK_SECONDS": "2", "LOCAL_WORKERS": "4"}
+NOTIFICATION_WAIT_SECONDS = 20
+# Faster than production so a short demo shows moving bars and the master's wait; the local webhook
+# receiver shows the failure notification arriving.
+DEMO_SETTINGS = {
+    "PROGRESS_INTERVAL_MS": "200",
+    "MASTER_RECHECK_SECONDS": "2",
+    "LOCAL_WORKERS": "4",
+    "LOCAL_WEBHOOK_RECEIVER": "1",
+}
 
 
 @dataclass
@@ -101,6 +110,30 @@ def job_bodies(ladder: Ladder, source_root: Path, resource_id: str) -> list[dict
         }
     )
     return bodies
+
+
+def broken_job_body(ladder: Ladder, source_root: Path, resource_id: str) -> dict[str, Any]:
+    """A rendition of another title whose folder does not exist: it fails at once, SOURCE_NOT_FOUND."""
+    return {
+        "resourceType": "film",
+        "resourceId": uuid.uuid4().hex[:24],
+        "resourceName": "Demo: a rendition whose folder is missing",
+        "jobId": f"demo-{resource_id[-6:]}-broken",
+        "jobType": "upload-hls-to-s3",
+        "hlsDir": str(ladder.root.relative_to(source_root) / "no-such-rendition"),
+        "label": "missing",
+    }
+
+
+def failure_notification(runtime: LocalRuntime, job_id: str) -> dict[str, Any] | None:
+    """The JobFailed notification of `job_id`, as the local receiver got it (signature verified)."""
+    receiver = runtime.webhook_receiver
+    if receiver is None:
+        return None
+    return receiver.wait_for(
+        lambda payload: payload.get("jobId") == job_id and payload.get("event") == "JobFailed",
+        timeout=NOTIFICATION_WAIT_SECONDS,
+    )
 
 
 def expected_objects(ladder: Ladder, resource_id: str) -> dict[str, Path]:
@@ -212,7 +245,9 @@ def main() -> int:
         if not ready.wait(10):
             print("The WebSocket did not confirm the subscription", file=sys.stderr)
             return 1
-        jobs = job_bodies(ladder, settings.source_root, resource_id)
+        ladder_jobs = job_bodies(ladder, settings.source_root, resource_id)
+        broken = broken_job_body(ladder, settings.source_root, resource_id)
+        jobs = [*ladder_jobs, broken]
         for body in jobs:
             api.call("POST", "/upload-jobs", body)
         watch(board, jobs, started + DEMO_TIMEOUT_SECONDS)
@@ -220,7 +255,12 @@ def main() -> int:
         problems = verify(
             runtime.services.s3, settings.spaces_bucket, resource_id, expected_objects(ladder, resource_id)
         )
-        failed = [job["jobId"] for job in final if job["status"] != "completed"]
+        failed = [job["jobId"] for job in final if job["status"] != "completed" and job["jobId"] != broken["jobId"]]
+        notification = failure_notification(runtime, broken["jobId"])
+        if notification is None:
+            problems.append(f"no JobFailed notification of {broken['jobId']} reached the local webhook receiver")
+        else:
+            print(f"Webhook notification received, signature verified: {notification['text']}")
         print(f"WebSocket events received: {board.events}; elapsed {time.monotonic() - started:.1f} s")
         if failed or problems:
             for line in [f"job {job_id} did not complete" for job_id in failed] + problems:

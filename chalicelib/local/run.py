@@ -38,6 +38,7 @@ def main() -> int:
         )
         print(f"MongoDB    {mongo_line(runtime)}", flush=True)
         print(f"Sources    {settings.source_root}", flush=True)
+        print(f"Notify     {notify_line(runtime)}", flush=True)
         if workers := runtime.worker_processes():
             print(
                 f"Workers    {len(workers)} processes (python -m chalicelib.local.worker), restarted if killed",
@@ -54,6 +55,16 @@ def main() -> int:
         if runtime is not None:
             runtime.stop()
     return 0
+
+
+def notify_line(runtime: LocalRuntime) -> str:
+    """What NOTIFY_* configures, never a webhook's URL (it may carry a token) but the local receiver's."""
+    settings = runtime.services.settings
+    if not settings.notifies:
+        return "off (NOTIFY_WEBHOOK_URLS or NOTIFY_EMAIL_TO turn it on; docs/notifications.md)"
+    sinks = [f"{len(settings.notify_webhook_urls)} webhooks"] + (["email"] if settings.notify_email_to else [])
+    receiver = f"; local receiver {runtime.webhook_receiver.url}" if runtime.webhook_receiver is not None else ""
+    return f"{', '.join(sinks)} on {', '.join(settings.notify_events)}{receiver}"
 
 
 def mongo_line(runtime: LocalRuntime) -> str:

@@ -8,6 +8,8 @@
   (LOCAL_WORKER_PROCESSES=1) one OS process each, restarted when killed (chalicelib/local/worker_process.py).
 - Schedules: every `@app.schedule` handler on a timer.
 - WebSocket: the local gateway (chalicelib/local/ws_gateway.py).
+- Notifications: their queue is polled like the others; with LOCAL_WEBHOOK_RECEIVER=1 a tiny receiver
+  (chalicelib/local/webhook_receiver.py) is one of the webhooks, and logs what arrives.
 - MongoDB: the embedded store in this process, or with `LOCAL_MONGO=wire` the wire-protocol server
   in its own process (chalicelib/local/mongo_wire.py) on `MONGO_PORT`; an explicit `MONGODB_URI` wins.
 """
@@ -28,7 +30,14 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib.errors import ConfigurationError
-from chalicelib.local.aws import create_bucket, create_queues, local_environment, start_moto_server, wait_for_port
+from chalicelib.local.aws import (
+    create_bucket,
+    create_notification_queue,
+    create_queues,
+    local_environment,
+    start_moto_server,
+    wait_for_port,
+)
 from chalicelib.local.mongo_wire import DEFAULT_PORT as DEFAULT_MONGO_PORT
 from chalicelib.local.mongo_wire import WireServer, start_wire_server
 from chalicelib.local.worker_process import (
@@ -65,6 +74,7 @@ class RuntimeOptions:
     worker_processes: bool = False  # each poller in its own OS process (needs MONGODB_URI)
     mongo: str = "embedded"  # "wire": MongoDB as its own server process (LOCAL_MONGO)
     mongo_port: int = DEFAULT_MONGO_PORT
+    webhook_receiver: bool = False  # a local webhook receiver among NOTIFY_WEBHOOK_URLS (LOCAL_WEBHOOK_RECEIVER)
 
     @classmethod
     def from_environment(cls) -> RuntimeOptions:
@@ -85,6 +95,7 @@ class RuntimeOptions:
             worker_processes=env.get("LOCAL_WORKER_PROCESSES", "").lower() in ("1", "true", "yes"),
             mongo=local_mongo(env.get("LOCAL_MONGO", "embedded")),
             mongo_port=int(env.get("MONGO_PORT", str(DEFAULT_MONGO_PORT))),
+            webhook_receiver=env.get("LOCAL_WEBHOOK_RECEIVER", "").lower() in ("1", "true", "yes"),
         )
 
     @property
@@ -240,6 +251,8 @@ class LocalRuntime:
         self.wire_server: WireServer | None = None
         self.mongodb_uri: str | None = None  # None: the embedded store in this process
         self._set_mongodb_uri = False
+        self.webhook_receiver: Any = None
+        self._replaced_environment: dict[str, str | None] = {}  # put back by stop()
 
     @property
     def api_url(self) -> str:
@@ -302,7 +315,28 @@ class LocalRuntime:
 
         os.environ["HLS_QUEUE_URL"] = queue_urls[QueueName.HLS]
         os.environ["MASTER_QUEUE_URL"] = queue_urls[QueueName.MASTER]
+        os.environ["NOTIFY_QUEUE_URL"] = create_notification_queue(sqs, prefix=options.queue_prefix)
+        if options.webhook_receiver:
+            self._start_webhook_receiver()
         self._sqs = sqs
+
+    def _start_webhook_receiver(self) -> None:
+        """The local receiver, added to NOTIFY_WEBHOOK_URLS (with a secret of its own unless one is set)."""
+        import secrets
+
+        from chalicelib.local.webhook_receiver import WebhookReceiver
+
+        secret = os.environ.get("NOTIFY_WEBHOOK_SECRET") or secrets.token_hex(16)
+        self.webhook_receiver = WebhookReceiver(self.options.host, 0, secret).start()
+        urls = [url for url in os.environ.get("NOTIFY_WEBHOOK_URLS", "").split(",") if url.strip()]
+        self._replace_environment(
+            NOTIFY_WEBHOOK_SECRET=secret, NOTIFY_WEBHOOK_URLS=",".join([*urls, self.webhook_receiver.url])
+        )
+
+    def _replace_environment(self, **values: str) -> None:
+        for name, value in values.items():
+            self._replaced_environment.setdefault(name, os.environ.get(name))
+            os.environ[name] = value
 
     def _load_app(self) -> Any:
         if self._app is None:
@@ -413,6 +447,15 @@ class LocalRuntime:
         if self.wire_server is not None:
             self.wire_server.stop()
             self.wire_server = None
+        if self.webhook_receiver is not None:
+            self.webhook_receiver.stop()
+            self.webhook_receiver = None
+        for name, previous in self._replaced_environment.items():  # a later runtime starts from the same
+            if previous is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = previous
+        self._replaced_environment.clear()
         if self._set_mongodb_uri:  # a later runtime in this process must not take it for an explicit one
             os.environ.pop("MONGODB_URI", None)
             self._set_mongodb_uri = False

@@ -21,6 +21,7 @@ from botocore.config import Config
 
 RESOURCES = Path(__file__).resolve().parents[2] / "infra" / "resources.json"
 WORKER_TIMEOUT_SECONDS = 900
+NOTIFY_TIMEOUT_SECONDS = 60  # deliver_notifications' lambda_timeout in .chalice/config.json
 
 
 def client(service: str, endpoint: str) -> Any:
@@ -106,14 +107,21 @@ def stack(moto_endpoint: str) -> Iterator[Stack]:
     client("cloudformation", moto_endpoint).delete_stack(StackName=f"studio-{prefix}stack")
 
 
-@pytest.mark.parametrize("queue", ["upload-hls-to-s3", "upload-master-playlist"])
-def test_each_upload_queue_redrives_to_its_dead_letter_queue(stack: Stack, queue: str) -> None:
+@pytest.mark.parametrize(
+    ("queue", "consumer_timeout"),
+    [
+        ("upload-hls-to-s3", WORKER_TIMEOUT_SECONDS),
+        ("upload-master-playlist", WORKER_TIMEOUT_SECONDS),
+        ("upload-notifications", NOTIFY_TIMEOUT_SECONDS),
+    ],
+)
+def test_each_queue_redrives_to_its_dead_letter_queue(stack: Stack, queue: str, consumer_timeout: int) -> None:
     main = stack.queue_attributes(queue)
     dead = stack.queue_attributes(f"{queue}-dlq")
     redrive = json.loads(main["RedrivePolicy"])
     assert redrive["deadLetterTargetArn"] == dead["QueueArn"]
     assert int(redrive["maxReceiveCount"]) >= 3
-    assert int(main["VisibilityTimeout"]) >= 6 * WORKER_TIMEOUT_SECONDS
+    assert int(main["VisibilityTimeout"]) >= 6 * consumer_timeout
     assert int(dead["MessageRetentionPeriod"]) == 14 * 24 * 3600
 
 
@@ -131,13 +139,20 @@ def test_the_alarms_watch_this_stacks_dead_letter_depth_and_message_age(stack: S
     assert watched == {
         ("ApproximateNumberOfMessagesVisible", f"{stack.prefix}upload-hls-to-s3-dlq"),
         ("ApproximateNumberOfMessagesVisible", f"{stack.prefix}upload-master-playlist-dlq"),
+        ("ApproximateNumberOfMessagesVisible", f"{stack.prefix}upload-notifications-dlq"),
         ("ApproximateAgeOfOldestMessage", f"{stack.prefix}upload-hls-to-s3"),
         ("ApproximateAgeOfOldestMessage", f"{stack.prefix}upload-master-playlist"),
     }
     topics = {t["TopicArn"] for t in client("sns", stack.endpoint).list_topics()["Topics"]}
     assert all(alarm["AlarmActions"] == [stack.physical_ids["AlarmTopic"]] for alarm in described)
     assert stack.physical_ids["AlarmTopic"] in topics
-    for suffix in ("upload-hls-to-s3", "upload-master-playlist", "upload-hls-to-s3-dlq", "upload-master-playlist-dlq"):
+    for suffix in (
+        "upload-hls-to-s3",
+        "upload-master-playlist",
+        "upload-hls-to-s3-dlq",
+        "upload-master-playlist-dlq",
+        "upload-notifications-dlq",
+    ):
         stack.queue_url(suffix)  # every watched queue exists
 
 
@@ -156,6 +171,11 @@ def test_the_access_policy_covers_the_four_queues_and_the_stage_secrets(stack: S
     assert {"sqs:SendMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"} <= set(
         statements["UploadQueues"]["Action"]
     )
+    notification_arns = {
+        stack.queue_attributes(suffix)["QueueArn"] for suffix in ("upload-notifications", "upload-notifications-dlq")
+    }
+    assert set(statements["NotificationQueues"]["Resource"]) == notification_arns
+    assert statements["NotificationEmail"]["Action"] == ["ses:SendEmail"]
     assert "ssm:GetParameters" in statements["StageSecrets"]["Action"]
     assert statements["StageSecrets"]["Resource"].endswith(":parameter/studio-uploads/test/*")
 

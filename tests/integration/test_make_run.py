@@ -121,7 +121,8 @@ def test_make_run_serves_the_api_and_uploads_then_stops_cleanly(
         workers = [
             pid for child in children for pid in children_of(child) if "chalicelib.local.worker" in command_line(pid)
         ]
-        assert len(workers) == (0 if pollers == "threads" else 6)  # 2 per upload queue, 1 per dead-letter queue
+        # 2 per upload queue and the notification queue, 1 per dead-letter queue
+        assert len(workers) == (0 if pollers == "threads" else 8)
     finally:
         # As a terminal's job control or a supervisor does: the signal goes to the whole group.
         os.killpg(process.pid, signal.SIGTERM)

@@ -85,8 +85,8 @@ def test_cfn_lint_reports_no_error_and_the_code_is_packaged(package: Package) ->
     assert {f["Properties"]["Runtime"] for f in package.functions().values()} == {"python3.11"}
 
 
-def test_the_four_queues_and_their_redrive(package: Package) -> None:
-    for name in MAIN_QUEUES:
+def test_the_queues_and_their_redrive(package: Package) -> None:
+    for name in (*MAIN_QUEUES, "upload-notifications"):
         queue = package.resources[package.queue_id(name)]["Properties"]
         dead_letter_id = package.queue_id(f"{name}-dlq")
         assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": [dead_letter_id, "Arn"]}
@@ -102,6 +102,7 @@ def test_the_upload_workers_take_batches_of_one_from_the_template_queues(package
         consumers.setdefault(queue_id, []).append((event["BatchSize"], function["Timeout"]))
     for name in MAIN_QUEUES:
         assert consumers[package.queue_id(name)] == [(1, 900)]
+    assert consumers[package.queue_id("upload-notifications")] == [(1, 60)]
 
 
 def test_visibility_timeouts_are_six_times_the_consumer_timeout(package: Package) -> None:
@@ -146,6 +147,7 @@ def test_functions_get_queue_urls_and_secret_names_never_secret_values(package: 
         variables = function["Properties"]["Environment"]["Variables"]
         assert variables["HLS_QUEUE_URL"] == {"Ref": package.queue_id("upload-hls-to-s3")}
         assert variables["MASTER_QUEUE_URL"] == {"Ref": package.queue_id("upload-master-playlist")}
+        assert variables["NOTIFY_QUEUE_URL"] == {"Ref": package.queue_id("upload-notifications")}
         assert not {"MONGODB_URI", "SPACES_KEY", "SPACES_SECRET", "AUTH_JWT_SECRET"} & set(variables)
         for name in ("MONGODB_URI_PARAM", "SPACES_KEY_PARAM", "SPACES_SECRET_PARAM", "AUTH_JWT_SECRET_PARAM"):
             assert variables[name].startswith(f"{secrets_path}/")
