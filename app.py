@@ -16,10 +16,10 @@ from chalicelib.blueprints.websocket import websocket as websocket_blueprint
 from chalicelib.blueprints.workers import upload_hls_worker, upload_master_worker, workers_bp
 from chalicelib.errors import Forbidden, Unauthorized
 from chalicelib.http import as_chalice_error, http_errors, json_body, parse
-from chalicelib.jobs import analytics, service
+from chalicelib.jobs import analytics, bulk, service
 from chalicelib.jobs.model import ClearRequest, CreateJobRequest, ListFilters, RetryRequest
 from chalicelib.metrics import prometheus
-from chalicelib.responses import AnalyticsReport, Cleared, Deleted, Health, JobList, JobStats
+from chalicelib.responses import AnalyticsReport, BulkResult, Cleared, Deleted, Health, JobList, JobStats
 from chalicelib.services import get_services
 
 # Chalice packages a blueprint's event handler under its own module, so Lambda would enter it without
@@ -168,6 +168,13 @@ def cancel_job(job_id: str) -> dict[str, Any]:
 def delete_job(job_id: str) -> dict[str, Any]:
     service.delete_job(job_id, services=get_services())
     return Deleted(deleted=True).api()
+
+
+@app.route(f"{BASE}/bulk", methods=["POST"])
+@http_errors
+def bulk_action() -> dict[str, Any]:
+    request = parse(bulk.BulkRequest, _body())
+    return BulkResult.model_validate(bulk.run_bulk(request, get_services())).api()
 
 
 @app.route(f"{BASE}/clear", methods=["POST"])

@@ -21,6 +21,7 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 from chalicelib.auth import WebSocketToken
 from chalicelib.http import MAX_BODY_BYTES
 from chalicelib.jobs.analytics import AnalyticsRequest
+from chalicelib.jobs.bulk import BULK_LIMIT, BulkRequest
 from chalicelib.jobs.model import (
     JOB_ID,
     CleanupRequest,
@@ -33,6 +34,7 @@ from chalicelib.jobs.model import (
 from chalicelib.responses import (
     JOB_SCHEMA_NAME,
     AnalyticsReport,
+    BulkResult,
     CleanupResult,
     Cleared,
     Deleted,
@@ -186,6 +188,16 @@ OPERATIONS: tuple[Operation, ...] = (
     ),
     Operation(
         "post",
+        f"{BASE}/bulk",
+        "bulkAction",
+        f"Retry, cancel, delete or clean up many jobs (by id or by filter, at most {BULK_LIMIT}), each as its "
+        "own route would; a filter matching more is refused whole (409)",
+        {200: ("What happened to each job, counted", BulkResult)},
+        errors=(409,),
+        body=BulkRequest,
+    ),
+    Operation(
+        "post",
         f"{BASE}/{{jobId}}/cleanup",
         "cleanupJob",
         "Undo what a failed or cancelled job wrote (and its sources with removeSource); idempotent",
@@ -244,6 +256,7 @@ MODELS: tuple[tuple[type[BaseModel], JsonSchemaMode], ...] = (
     (RetryRequest, "validation"),
     (ClearRequest, "validation"),
     (CleanupRequest, "validation"),
+    (BulkRequest, "validation"),
     (ListFilters, "validation"),
     (AnalyticsRequest, "validation"),
     (WebSocketToken, "serialization"),
@@ -256,6 +269,7 @@ MODELS: tuple[tuple[type[BaseModel], JsonSchemaMode], ...] = (
     (CleanupResult, "serialization"),
     (SyncResult, "serialization"),
     (FixStuckResult, "serialization"),
+    (BulkResult, "serialization"),
     (Health, "serialization"),
     (ErrorBody, "serialization"),
 )

@@ -142,3 +142,21 @@ class AnalyticsReport(_Answer):
     durations: dict[str, DurationPercentiles] = Field(description="By jobType, of the jobs completed in the window")
     failure_reasons: list[FailureReason] = Field(description="Most frequent first")
     backlog: Backlog
+
+
+class BulkFailure(_Answer):
+    job_id: str
+    code: str = Field(alias="Code", description="What the job's own route would answer, e.g. ConflictError")
+    message: str = Field(alias="Message")
+
+
+class BulkResult(_Answer):
+    matched: int = Field(description="Distinct jobs named or matched; done + the skipped + the failed")
+    done: int = Field(description="Jobs the action was applied to (a cancel of an active job: requested)")
+    skipped: dict[str, int] = Field(
+        description=(
+            "By reason: not-found, not-retryable, not-cancellable, not-deletable, not-cleanable (the job's state "
+            "does not allow the action), source-removed, cleanup-running"
+        )
+    )
+    failed: list[BulkFailure] = Field(description="Jobs the action failed for, in the order they were tried")

@@ -1,0 +1,187 @@
+"""`POST /upload-jobs/bulk`: one action over many jobs. Each job goes through its single-job route's
+own function (the same guarded transition, the same cleanup claim), so a bulk action racing a
+worker is exactly as safe as one click, and a job changed meanwhile is skipped, never overwritten.
+
+- The jobs are named (`jobIds`, at most BULK_LIMIT, a repeated id counted once) or selected by the
+  list route's filters (`filter`). A filter that matches more than BULK_LIMIT jobs is refused whole
+  (409 ConflictError, the count in the message): nothing is done, never a silent part.
+- Each job ends in exactly one of `done`, `skipped` (by reason: it does not exist, or its state
+  does not allow the action) and `failed` (anything else, with the Code and Message its own route
+  would answer), so `matched == done + sum(skipped) + len(failed)`.
+- `dryRun` with a filter only counts the matching jobs (exactly, also beyond the limit): the
+  dashboard states that count in its confirmation before it asks for the action.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
+
+from chalicelib.errors import Conflict, ConflictReason, NotFound, StudioError
+from chalicelib.http import as_chalice_error
+from chalicelib.jobs import service
+from chalicelib.jobs.model import CleanupRequest, JobFilters, RetryRequest
+from chalicelib.maintenance import MaintenanceServices, cleanup_job
+
+logger = logging.getLogger(__name__)
+
+# Jobs one call may change: a few seconds of guarded writes (cleanup and delete also call the
+# bucket for each job), well inside API Gateway's 29 s.
+BULK_LIMIT = 1000
+MAX_JOB_ID_LENGTH = 128
+
+
+class BulkAction(StrEnum):
+    RETRY = "retry"
+    CANCEL = "cancel"
+    DELETE = "delete"
+    CLEANUP = "cleanup"
+
+
+class SkipReason(StrEnum):
+    """The keys of the answer's `skipped`."""
+
+    NOT_FOUND = "not-found"
+    NOT_RETRYABLE = "not-retryable"
+    NOT_CANCELLABLE = "not-cancellable"
+    NOT_DELETABLE = "not-deletable"
+    NOT_CLEANABLE = "not-cleanable"
+    SOURCE_REMOVED = "source-removed"
+    CLEANUP_RUNNING = "cleanup-running"
+
+
+# A job whose status does not allow the action, in the words of that action.
+WRONG_STATE = {
+    BulkAction.RETRY: SkipReason.NOT_RETRYABLE,
+    BulkAction.CANCEL: SkipReason.NOT_CANCELLABLE,
+    BulkAction.DELETE: SkipReason.NOT_DELETABLE,
+    BulkAction.CLEANUP: SkipReason.NOT_CLEANABLE,
+}
+OTHER_REASONS = {
+    ConflictReason.SOURCE_REMOVED: SkipReason.SOURCE_REMOVED,
+    ConflictReason.CLEANUP_RUNNING: SkipReason.CLEANUP_RUNNING,
+}
+
+
+class BulkRequest(BaseModel):
+    """The body of `POST /upload-jobs/bulk`: an action and exactly one of `jobIds` and `filter`."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    action: BulkAction
+    job_ids: list[Annotated[str, Field(min_length=1, max_length=MAX_JOB_ID_LENGTH)]] | None = Field(
+        default=None, alias="jobIds", min_length=1, max_length=BULK_LIMIT, description="The jobs, by id"
+    )
+    filter: JobFilters | None = Field(
+        default=None, description=f"The jobs the list route's filters match, at most {BULK_LIMIT}"
+    )
+    dry_run: StrictBool = Field(
+        default=False, alias="dryRun", description="With filter: only count the matching jobs, change nothing"
+    )
+
+    @model_validator(mode="after")
+    def _one_selection(self) -> BulkRequest:
+        if (self.job_ids is None) == (self.filter is None):
+            raise ValueError("give exactly one of jobIds and filter")
+        if self.dry_run and self.filter is None:
+            raise ValueError("dryRun counts the jobs a filter matches: it needs filter")
+        return self
+
+
+def _retry(job_id: str, services: MaintenanceServices) -> None:
+    # No clientId: the job's events go to the subscribers of every job, as a retry without one does.
+    service.retry_job(
+        job_id, RetryRequest(), store=services.store, queue=services.queue, notifier=services.notifier
+    )
+
+
+def _cancel(job_id: str, services: MaintenanceServices) -> None:
+    service.cancel_job(job_id, store=services.store, notifier=services.notifier)
+
+
+def _delete(job_id: str, services: MaintenanceServices) -> None:
+    service.delete_job(job_id, services=services)
+
+
+def _cleanup(job_id: str, services: MaintenanceServices) -> None:
+    # As `POST .../cleanup` with its default body: the sources stay, so the job can still be retried.
+    cleanup_job(job_id, CleanupRequest(), services)
+
+
+SINGLE_JOB: dict[BulkAction, Callable[[str, MaintenanceServices], None]] = {
+    BulkAction.RETRY: _retry,
+    BulkAction.CANCEL: _cancel,
+    BulkAction.DELETE: _delete,
+    BulkAction.CLEANUP: _cleanup,
+}
+
+
+def run_bulk(request: BulkRequest, services: MaintenanceServices) -> dict[str, Any]:
+    """Apply the action to each selected job; `{"matched", "done", "skipped", "failed"}`."""
+    if request.filter is not None and request.dry_run:
+        return {"matched": services.store.count_matching(request.filter), "done": 0, "skipped": {}, "failed": []}
+    job_ids = _selected(request, services)
+    done = 0
+    skipped: Counter[str] = Counter()
+    failed: list[dict[str, str]] = []
+    for job_id in job_ids:
+        outcome = _apply(request.action, job_id, services)
+        if outcome is None:
+            done += 1
+        elif isinstance(outcome, SkipReason):
+            skipped[outcome.value] += 1
+        else:
+            failed.append(outcome)
+    return {"matched": len(job_ids), "done": done, "skipped": dict(skipped), "failed": failed}
+
+
+def _selected(request: BulkRequest, services: MaintenanceServices) -> list[str]:
+    if request.job_ids is not None:
+        return list(dict.fromkeys(request.job_ids))
+    assert request.filter is not None  # the model requires one of the two
+    # One more than the limit tells "too many" without counting everything first.
+    job_ids = services.store.matching_ids(request.filter, BULK_LIMIT + 1)
+    if len(job_ids) > BULK_LIMIT:
+        count = max(services.store.count_matching(request.filter), len(job_ids))
+        raise Conflict(
+            f"the filter matches {count} jobs, more than the {BULK_LIMIT} one bulk call may change: nothing was "
+            "done; narrow the filter (e.g. from and to) or name the jobs with jobIds"
+        )
+    return job_ids
+
+
+def _apply(action: BulkAction, job_id: str, services: MaintenanceServices) -> SkipReason | dict[str, str] | None:
+    """None when done, the skip reason, or the failure entry."""
+    from pymongo.errors import PyMongoError  # mongomock raises pymongo's classes too
+
+    try:
+        SINGLE_JOB[action](job_id, services)
+    except NotFound:
+        return SkipReason.NOT_FOUND
+    except Conflict as error:
+        if error.reason == ConflictReason.WRONG_STATE:
+            return WRONG_STATE[action]
+        if error.reason in OTHER_REASONS:
+            return OTHER_REASONS[error.reason]
+        return _failure(job_id, error)  # the state allowed it, something else refused (the bucket)
+    except StudioError as error:
+        return _failure(job_id, error)
+    except PyMongoError:
+        # The store is gone for every job alike: the whole call fails (500) rather than wait out a
+        # timeout per job. Each job already done stayed consistent; the answer says nothing of them.
+        raise
+    except Exception:  # the bucket failing for one job never stops the others (as clear does)
+        logger.exception("bulk %s of %s failed", action, job_id)
+        return {"jobId": job_id, "Code": "InternalServerError", "Message": f"could not {action} the job"}
+    return None
+
+
+def _failure(job_id: str, error: StudioError) -> dict[str, str]:
+    mapped = as_chalice_error(error)
+    code = type(mapped).__name__ if mapped is not None else "InternalServerError"
+    return {"jobId": job_id, "Code": code, "Message": str(error)}
