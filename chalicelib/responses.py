@@ -156,7 +156,8 @@ class BulkResult(_Answer):
     skipped: dict[str, int] = Field(
         description=(
             "By reason: not-found, not-retryable, not-cancellable, not-deletable, not-cleanable (the job's state "
-            "does not allow the action), source-removed, cleanup-running"
+            "does not allow the action), source-removed, cleanup-running, not-reached (the call's time ran out)"
         )
     )
     failed: list[BulkFailure] = Field(description="Jobs the action failed for, in the order they were tried")
+    not_reached: list[str] = Field(description="The jobs not tried before the call's time ran out: send them again")

@@ -8,6 +8,9 @@ worker is exactly as safe as one click, and a job changed meanwhile is skipped, 
 - Each job ends in exactly one of `done`, `skipped` (by reason: it does not exist, or its state
   does not allow the action) and `failed` (anything else, with the Code and Message its own route
   would answer), so `matched == done + sum(skipped) + len(failed)`.
+- The call stops trying jobs once it has run TIME_BUDGET_SECONDS (API Gateway ends a request at
+  29 s): the jobs not tried are counted as skipped `not-reached` and listed in `notReached`, to be
+  sent again. Nothing is left half done: each job is tried whole or not at all.
 - `dryRun` with a filter only counts the matching jobs (exactly, also beyond the limit): the
   dashboard states that count in its confirmation before it asks for the action.
 """
@@ -15,6 +18,7 @@ worker is exactly as safe as one click, and a job changed meanwhile is skipped, 
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter
 from collections.abc import Callable
 from enum import StrEnum
@@ -30,9 +34,11 @@ from chalicelib.maintenance import MaintenanceServices, cleanup_job
 
 logger = logging.getLogger(__name__)
 
-# Jobs one call may change: a few seconds of guarded writes (cleanup and delete also call the
-# bucket for each job), well inside API Gateway's 29 s.
+# Jobs one call may change. A job is a few guarded writes, plus an SQS send (retry) or bucket calls
+# (cleanup, delete): tens of milliseconds each, so a thousand may outlast the time budget below.
 BULK_LIMIT = 1000
+# API Gateway answers 504 at 29 s: stop trying jobs well before, and say which were not reached.
+TIME_BUDGET_SECONDS = 20.0
 MAX_JOB_ID_LENGTH = 128
 
 
@@ -53,6 +59,7 @@ class SkipReason(StrEnum):
     NOT_CLEANABLE = "not-cleanable"
     SOURCE_REMOVED = "source-removed"
     CLEANUP_RUNNING = "cleanup-running"
+    NOT_REACHED = "not-reached"
 
 
 # A job whose status does not allow the action, in the words of that action.
@@ -95,9 +102,7 @@ class BulkRequest(BaseModel):
 
 def _retry(job_id: str, services: MaintenanceServices) -> None:
     # No clientId: the job's events go to the subscribers of every job, as a retry without one does.
-    service.retry_job(
-        job_id, RetryRequest(), store=services.store, queue=services.queue, notifier=services.notifier
-    )
+    service.retry_job(job_id, RetryRequest(), store=services.store, queue=services.queue, notifier=services.notifier)
 
 
 def _cancel(job_id: str, services: MaintenanceServices) -> None:
@@ -121,15 +126,24 @@ SINGLE_JOB: dict[BulkAction, Callable[[str, MaintenanceServices], None]] = {
 }
 
 
-def run_bulk(request: BulkRequest, services: MaintenanceServices) -> dict[str, Any]:
-    """Apply the action to each selected job; `{"matched", "done", "skipped", "failed"}`."""
+def run_bulk(
+    request: BulkRequest, services: MaintenanceServices, clock: Callable[[], float] = time.monotonic
+) -> dict[str, Any]:
+    """Apply the action to each selected job; `{"matched", "done", "skipped", "failed", "notReached"}`."""
     if request.filter is not None and request.dry_run:
-        return {"matched": services.store.count_matching(request.filter), "done": 0, "skipped": {}, "failed": []}
+        matched = services.store.count_matching(request.filter)
+        return {"matched": matched, "done": 0, "skipped": {}, "failed": [], "notReached": []}
+    deadline = clock() + TIME_BUDGET_SECONDS
     job_ids = _selected(request, services)
     done = 0
     skipped: Counter[str] = Counter()
     failed: list[dict[str, str]] = []
-    for job_id in job_ids:
+    not_reached: list[str] = []
+    for index, job_id in enumerate(job_ids):
+        if clock() >= deadline:
+            not_reached = job_ids[index:]
+            skipped[SkipReason.NOT_REACHED.value] = len(not_reached)
+            break
         outcome = _apply(request.action, job_id, services)
         if outcome is None:
             done += 1
@@ -137,7 +151,13 @@ def run_bulk(request: BulkRequest, services: MaintenanceServices) -> dict[str, A
             skipped[outcome.value] += 1
         else:
             failed.append(outcome)
-    return {"matched": len(job_ids), "done": done, "skipped": dict(skipped), "failed": failed}
+    return {
+        "matched": len(job_ids),
+        "done": done,
+        "skipped": dict(skipped),
+        "failed": failed,
+        "notReached": not_reached,
+    }
 
 
 def _selected(request: BulkRequest, services: MaintenanceServices) -> list[str]:
@@ -145,7 +165,7 @@ def _selected(request: BulkRequest, services: MaintenanceServices) -> list[str]:
         return list(dict.fromkeys(request.job_ids))
     assert request.filter is not None  # the model requires one of the two
     # One more than the limit tells "too many" without counting everything first.
-    job_ids = services.store.matching_ids(request.filter, BULK_LIMIT + 1)
+    job_ids = list(services.store.matching_ids(request.filter, BULK_LIMIT + 1))
     if len(job_ids) > BULK_LIMIT:
         count = max(services.store.count_matching(request.filter), len(job_ids))
         raise Conflict(

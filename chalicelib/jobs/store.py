@@ -400,10 +400,10 @@ class JobStore:
             query["finishedAt"] = {"$lt": self.now() - timedelta(days=older_than_days)}
         return tuple(str(d["jobId"]) for d in self._jobs.find(query, {"_id": 0, "jobId": 1}))
 
-    def matching_ids(self, filters: JobFilters, limit: int) -> list[str]:
+    def matching_ids(self, filters: JobFilters, limit: int) -> tuple[str, ...]:
         """The ids of at most `limit` jobs matching the list filters, newest first (bulk actions)."""
         documents = self._jobs.find(list_query(filters), {"_id": 0, "jobId": 1}, sort=NEWEST_FIRST, limit=limit)
-        return [str(d["jobId"]) for d in documents]
+        return tuple(str(d["jobId"]) for d in documents)
 
     def count_matching(self, filters: JobFilters) -> int:
         return int(self._jobs.count_documents(list_query(filters)))

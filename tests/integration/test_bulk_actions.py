@@ -39,9 +39,7 @@ def test_retry_requeues_failed_and_cancelled_and_skips_the_rest_by_reason(
     make_job(jobId="done", status="completed")
     make_job(jobId="gone-sources", status="failed", sourceRemoved=True)
 
-    answer = post_bulk(
-        api, {"action": "retry", "jobIds": ["f1", "c1", "w1", "done", "gone-sources", "nope", "f1"]}
-    )
+    answer = post_bulk(api, {"action": "retry", "jobIds": ["f1", "c1", "w1", "done", "gone-sources", "nope", "f1"]})
 
     assert answer.status_code == 200
     assert answer.json_body == {
@@ -49,6 +47,7 @@ def test_retry_requeues_failed_and_cancelled_and_skips_the_rest_by_reason(
         "done": 2,
         "skipped": {"not-retryable": 2, "source-removed": 1, "not-found": 1},
         "failed": [],
+        "notReached": [],
     }
     assert statuses(store, "f1", "c1", "w1", "done") == {
         "f1": "waiting",
@@ -69,7 +68,13 @@ def test_cancel_cancels_waiting_requests_active_and_skips_finished(api: Any, mak
 
     answer = post_bulk(api, {"action": "cancel", "jobIds": ["w1", "a1", "done", "f1", "nope"]}).json_body
 
-    assert answer == {"matched": 5, "done": 2, "skipped": {"not-cancellable": 2, "not-found": 1}, "failed": []}
+    assert answer == {
+        "matched": 5,
+        "done": 2,
+        "skipped": {"not-cancellable": 2, "not-found": 1},
+        "failed": [],
+        "notReached": [],
+    }
     assert store.get("w1").status == "cancelled"
     active = store.get("a1")
     assert (active.status, active.cancel_requested) == ("active", True)  # the worker finishes the cancel
@@ -87,7 +92,13 @@ def test_delete_removes_finished_jobs_and_cleans_failed_ones_first(
 
     answer = post_bulk(api, {"action": "delete", "jobIds": ["f1", "done", "a1", "nope"]}).json_body
 
-    assert answer == {"matched": 4, "done": 2, "skipped": {"not-deletable": 1, "not-found": 1}, "failed": []}
+    assert answer == {
+        "matched": 4,
+        "done": 2,
+        "skipped": {"not-deletable": 1, "not-found": 1},
+        "failed": [],
+        "notReached": [],
+    }
     assert statuses(store, "f1", "done", "a1") == {"f1": None, "done": None, "a1": "active"}
     assert s3.list_objects_v2(Bucket=bucket).get("KeyCount") == 0
 
@@ -98,7 +109,13 @@ def test_cleanup_deletes_what_failed_jobs_wrote_and_keeps_them_retryable(
     s3.put_object(Bucket=bucket, Key=RENDITION + "seg000.ts", Body=b"x")
     make_job(jobId="f1", bucketName=bucket, status="failed", progress=40, writtenKeys=[RENDITION + "seg000.ts"])
     make_job(jobId="w1", status="waiting", label="1080p")
-    make_job(jobId="busy", label="480p", status="cancelled", cleanupOwner="other", cleanupUntil=utcnow() + timedelta(minutes=5))
+    make_job(
+        jobId="busy",
+        label="480p",
+        status="cancelled",
+        cleanupOwner="other",
+        cleanupUntil=utcnow() + timedelta(minutes=5),
+    )
 
     answer = post_bulk(api, {"action": "cleanup", "jobIds": ["f1", "w1", "busy"]}).json_body
 
@@ -107,6 +124,7 @@ def test_cleanup_deletes_what_failed_jobs_wrote_and_keeps_them_retryable(
         "done": 1,
         "skipped": {"not-cleanable": 1, "cleanup-running": 1},
         "failed": [],
+        "notReached": [],
     }
     assert s3.list_objects_v2(Bucket=bucket).get("KeyCount") == 0
     cleaned = store.get("f1")
@@ -134,12 +152,12 @@ def test_a_filter_selects_like_the_list_route(api: Any, make_job: Any, store: An
     make_job(jobId="c-720", status="cancelled", label="720p")
 
     counted = post_bulk(api, {"action": "retry", "filter": {"status": "failed"}, "dryRun": True}).json_body
-    assert counted == {"matched": 2, "done": 0, "skipped": {}, "failed": []}
+    assert counted == {"matched": 2, "done": 0, "skipped": {}, "failed": [], "notReached": []}
     assert statuses(store, "f-720", "f-1080") == {"f-720": "failed", "f-1080": "failed"}  # a count changes nothing
 
     answer = post_bulk(api, {"action": "retry", "filter": {"status": "failed", "label": "720p"}}).json_body
 
-    assert answer == {"matched": 1, "done": 1, "skipped": {}, "failed": []}
+    assert answer == {"matched": 1, "done": 1, "skipped": {}, "failed": [], "notReached": []}
     assert statuses(store, "f-720", "f-1080", "c-720") == {
         "f-720": "waiting",
         "f-1080": "failed",
@@ -175,7 +193,7 @@ def test_a_filter_matching_more_than_the_limit_is_refused_whole(
     counted = post_bulk(api, {"action": "retry", "filter": {"status": "failed"}, "dryRun": True})
     assert (counted.status_code, counted.json_body["matched"]) == (200, 5)  # the count goes beyond the limit
     narrowed = post_bulk(api, {"action": "retry", "filter": {"status": "failed", "q": "nothing-matches"}})
-    assert narrowed.json_body == {"matched": 0, "done": 0, "skipped": {}, "failed": []}
+    assert narrowed.json_body == {"matched": 0, "done": 0, "skipped": {}, "failed": [], "notReached": []}
 
 
 def _all() -> Any:
@@ -184,11 +202,42 @@ def _all() -> Any:
     return ListFilters(limit=500)
 
 
+def test_jobs_not_reached_in_the_time_budget_are_counted_and_listed(
+    maintenance: Any, make_job: Any, store: Any
+) -> None:
+    for job_id in ("w1", "w2", "w3", "w4"):
+        make_job(jobId=job_id)
+    ticks = iter(range(0, 1000, 8))  # each job takes 8 s of the 20 s budget
+
+    request = bulk.BulkRequest.model_validate({"action": "cancel", "jobIds": ["w1", "w2", "w3", "w4"]})
+    answer = bulk.run_bulk(request, maintenance, clock=lambda: float(next(ticks)))
+
+    assert answer == {
+        "matched": 4,
+        "done": 2,
+        "skipped": {"not-reached": 2},
+        "failed": [],
+        "notReached": ["w3", "w4"],
+    }
+    assert statuses(store, "w1", "w2", "w3", "w4") == {
+        "w1": "cancelled",
+        "w2": "cancelled",
+        "w3": "waiting",
+        "w4": "waiting",
+    }
+
+
 def test_a_thousand_ids_are_one_call(api: Any, make_job: Any) -> None:
     make_job(jobId="j0", status="failed")
     answer = post_bulk(api, {"action": "retry", "jobIds": [f"j{n}" for n in range(1000)]})
     assert answer.status_code == 200
-    assert answer.json_body == {"matched": 1000, "done": 1, "skipped": {"not-found": 999}, "failed": []}
+    assert answer.json_body == {
+        "matched": 1000,
+        "done": 1,
+        "skipped": {"not-found": 999},
+        "failed": [],
+        "notReached": [],
+    }
 
 
 @pytest.mark.parametrize(
