@@ -81,6 +81,7 @@ export function createApi(base, token) {
     clear: (status, olderThanDays) =>
       request("POST", `${JOBS}/clear`, olderThanDays === null ? { status } : { status, olderThanDays }),
     fixStuck: () => request("POST", `${JOBS}/fix-stuck`),
+    bulk: (body) => request("POST", `${JOBS}/bulk`, body),
     websocketToken: () => request("POST", "/ws-tokens"),
   };
 }
