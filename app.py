@@ -16,22 +16,22 @@ from chalicelib.blueprints.websocket import on_ws_connect, on_ws_disconnect, on_
 from chalicelib.blueprints.websocket import websocket as websocket_blueprint
 from chalicelib.blueprints.workers import upload_hls_worker, upload_master_worker, workers_bp
 from chalicelib.errors import Forbidden, Unauthorized
-from chalicelib.http import as_chalice_error, http_errors, json_body
+from chalicelib.http import as_chalice_error, error_code, http_errors, json_body
 from chalicelib.jobs import analytics
 from chalicelib.jobs.model import ClearRequest, CreateJobRequest, ListFilters, RetryRequest
 from chalicelib.metrics import prometheus
 from chalicelib.responses import (
     AnalyticsReport,
+    BulkResult,
     Cleared,
     Deleted,
     Health,
     JobList,
     JobStats,
-    TitleRetryResult,
     TitleUploads,
 )
 from chalicelib.services import get_services
-from chalicelib.usecases import jobs, titles
+from chalicelib.usecases import bulk, jobs, titles
 from chalicelib.validation import parse
 
 # Chalice packages a blueprint's event handler under its own module, so Lambda would enter it without
@@ -185,6 +185,13 @@ def delete_job(job_id: str) -> dict[str, Any]:
     return Deleted(deleted=True).api()
 
 
+@app.route(f"{BASE}/bulk", methods=["POST"])
+@http_errors
+def bulk_action() -> dict[str, Any]:
+    request = parse(bulk.BulkRequest, _body())
+    return BulkResult.model_validate(bulk.run_bulk(request, get_services(), error_code)).api()
+
+
 @app.route(f"{BASE}/clear", methods=["POST"])
 @http_errors
 def clear_jobs() -> dict[str, Any]:
@@ -208,6 +215,4 @@ def title_uploads(resource_type: str, resource_id: str) -> dict[str, Any]:
 def retry_title_failed(resource_type: str, resource_id: str) -> dict[str, Any]:
     title = _title(resource_type, resource_id)
     request = parse(RetryRequest, _body())
-    services = get_services()
-    result = titles.retry_failed(title, request, store=services.store, queue=services.queue, notifier=services.notifier)
-    return TitleRetryResult.model_validate(result).api()
+    return BulkResult.model_validate(titles.retry_failed(title, request, get_services(), error_code)).api()

@@ -13,8 +13,22 @@ class NotFound(StudioError):
     """No such job (404)."""
 
 
+class ConflictReason(StrEnum):
+    """Why a state change was refused, for callers that count refusals (bulk actions) instead of
+    reading the message."""
+
+    WRONG_STATE = "wrong-state"
+    CLEANUP_RUNNING = "cleanup-running"
+    SOURCE_REMOVED = "source-removed"
+
+
 class Conflict(StudioError):
-    """The operation is not allowed in the job's current state (409)."""
+    """The operation is not allowed in the job's current state (409). `reason` is None when the
+    state allowed it but something else stopped it (the bucket refused a delete)."""
+
+    def __init__(self, message: str, reason: ConflictReason | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class Invalid(StudioError):

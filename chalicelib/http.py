@@ -69,6 +69,12 @@ def as_chalice_error(error: Exception) -> ChaliceViewError | None:
     return None
 
 
+def error_code(error: Exception) -> str:
+    """The `Code` the API answers for `error` (docs/errors.md); InternalServerError for any other."""
+    mapped = as_chalice_error(error)
+    return type(mapped).__name__ if mapped is not None else "InternalServerError"
+
+
 def http_errors(view: Callable[P, R]) -> Callable[P, R]:
     """Turn the service's errors into Chalice's `{"Code", "Message"}` responses."""
 

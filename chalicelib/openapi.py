@@ -35,6 +35,7 @@ from chalicelib.jobs.model import (
 from chalicelib.responses import (
     JOB_SCHEMA_NAME,
     AnalyticsReport,
+    BulkResult,
     CleanupResult,
     Cleared,
     Deleted,
@@ -44,9 +45,9 @@ from chalicelib.responses import (
     JobList,
     JobStats,
     SyncResult,
-    TitleRetryResult,
     TitleUploads,
 )
+from chalicelib.usecases.bulk import BULK_LIMIT, BulkRequest
 from chalicelib.usecases.titles import TITLE_JOB_LIMIT
 
 TITLE = "studio-uploads"
@@ -209,6 +210,16 @@ OPERATIONS: tuple[Operation, ...] = (
     ),
     Operation(
         "post",
+        f"{BASE}/bulk",
+        "bulkAction",
+        f"Retry, cancel, delete or clean up many jobs (by id or by filter, at most {BULK_LIMIT}), each as its "
+        "own route would; a filter matching more is refused whole (409)",
+        {200: ("What happened to each job, counted", BulkResult)},
+        errors=(409,),
+        body=BulkRequest,
+    ),
+    Operation(
+        "post",
         f"{BASE}/{{jobId}}/cleanup",
         "cleanupJob",
         "Undo what a failed or cancelled job wrote (and its sources with removeSource); idempotent",
@@ -249,7 +260,7 @@ OPERATIONS: tuple[Operation, ...] = (
         f"{TITLE_PATH}/retry-failed",
         "retryTitleFailed",
         "Retry every failed job of one title, each as the single-job retry does (body optional)",
-        {200: ("What was retried and skipped", TitleRetryResult)},
+        {200: ("What was retried and skipped (a bulk retry of the failed jobs)", BulkResult)},
         errors=(404, 409),
         body=RetryRequest,
         extra_parameters=TITLE_PARAMETERS,
@@ -287,6 +298,7 @@ MODELS: tuple[tuple[type[BaseModel], JsonSchemaMode], ...] = (
     (RetryRequest, "validation"),
     (ClearRequest, "validation"),
     (CleanupRequest, "validation"),
+    (BulkRequest, "validation"),
     (ListFilters, "validation"),
     (AnalyticsRequest, "validation"),
     (WebSocketToken, "serialization"),
@@ -300,7 +312,7 @@ MODELS: tuple[tuple[type[BaseModel], JsonSchemaMode], ...] = (
     (SyncResult, "serialization"),
     (FixStuckResult, "serialization"),
     (TitleUploads, "serialization"),
-    (TitleRetryResult, "serialization"),
+    (BulkResult, "serialization"),
     (Health, "serialization"),
     (ErrorBody, "serialization"),
 )

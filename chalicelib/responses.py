@@ -178,20 +178,20 @@ class TitleUploads(_Answer):
     truncated: bool = Field(description="More than 500 jobs: only the newest 500 are shown")
 
 
-class RetryFailure(BaseModel):
-    """One job whose retry raised: named like the error body (Code, Message)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    jobId: str
-    Code: str = Field(description="The error's class name")
-    Message: str
+class BulkFailure(_Answer):
+    job_id: str
+    code: str = Field(alias="Code", description="What the job's own route would answer, e.g. ConflictError")
+    message: str = Field(alias="Message")
 
 
-class TitleRetryResult(_Answer):
-    matched: int = Field(description="Failed jobs of the title when the call read them")
-    done: int = Field(description="Jobs moved back to waiting and queued")
+class BulkResult(_Answer):
+    matched: int = Field(description="Distinct jobs named or matched; done + the skipped + the failed")
+    done: int = Field(description="Jobs the action was applied to (a cancel of an active job: requested)")
     skipped: dict[str, int] = Field(
-        description="By reason: not-failed (retried by someone else first), not-found, source-removed, cleanup-running"
+        description=(
+            "By reason: not-found, not-retryable, not-cancellable, not-deletable, not-cleanable (the job's state "
+            "does not allow the action), source-removed, cleanup-running, not-reached (the call's time ran out)"
+        )
     )
-    failed: list[RetryFailure] = Field(description="Jobs whose retry raised an error")
+    failed: list[BulkFailure] = Field(description="Jobs the action failed for, in the order they were tried")
+    not_reached: list[str] = Field(description="The jobs not tried before the call's time ran out: send them again")

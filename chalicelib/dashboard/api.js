@@ -83,6 +83,7 @@ export function createApi(base, token) {
     clear: (status, olderThanDays) =>
       request("POST", `${JOBS}/clear`, olderThanDays === null ? { status } : { status, olderThanDays }),
     fixStuck: () => request("POST", `${JOBS}/fix-stuck`),
+    bulk: (body) => request("POST", `${JOBS}/bulk`, body),
     websocketToken: () => request("POST", "/ws-tokens"),
     title: (type, id) => request("GET", `${title(type, id)}/uploads`),
     retryTitleFailed: (type, id, clientId) =>

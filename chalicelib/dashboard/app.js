@@ -1,6 +1,7 @@
 // The admin dashboard: sign in with a token, then statistics, the job table, actions and live updates.
 
 import { ApiError, createApi } from "./api.js";
+import { setupBulk } from "./bulk.js";
 import { JobTable, jobName, matchesFilters } from "./jobs.js";
 import { LiveConnection } from "./live.js";
 import { renderStats } from "./stats.js";
@@ -554,6 +555,16 @@ $("load-more").addEventListener("click", loadMore);
 $("refresh").addEventListener("click", resync);
 $("fix-stuck").addEventListener("click", fixStuck);
 $("clear-form").addEventListener("submit", clearJobs);
+setupBulk({
+  api,
+  table,
+  filters: () => filters,
+  confirm: confirmAction,
+  notify: showNotice,
+  alert: showAlert,
+  fail,
+  refresh: resync,
+});
 document.addEventListener("visibilitychange", () => {
   if (!document.hidden && token) refreshStats();
 });

@@ -378,6 +378,7 @@ export class JobTable {
     this.tbody = tbody;
     this.rows = new Map();
     this.nextCursor = null;
+    this.onRow = null; // (tr, job) for each row inserted: bulk.js adds its checkbox
     tbody.addEventListener("click", (event) => this.clicked(event, onAction));
   }
 
@@ -455,6 +456,7 @@ export class JobTable {
     // Map order follows the table's order, so the last row is the oldest.
     const ordered = [...this.rows.values()].sort((a, b) => compareJobs(a.job, b.job));
     this.rows = new Map(ordered.map((r) => [r.id, r]));
+    this.onRow?.(row.row, row.job);
   }
 
   remove(id) {

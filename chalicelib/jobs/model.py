@@ -33,7 +33,7 @@ OBJECT_ID = re.compile(r"^[0-9a-fA-F]{24}$")
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}$")
 # Route names under /upload-jobs/: a job with one of these ids could never be read or deleted.
-RESERVED_JOB_IDS = frozenset({"stats", "clear", "fix-stuck"})
+RESERVED_JOB_IDS = frozenset({"stats", "clear", "fix-stuck", "bulk"})
 HISTORY_LIMIT = 50
 MAX_PATH_LENGTH = 1024
 MAX_METADATA_DEPTH = 8

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from chalicelib.errors import Conflict, Invalid, NotFound
+from chalicelib.errors import Conflict, ConflictReason, Invalid, NotFound
 from chalicelib.jobs import percentiles, states
 from chalicelib.jobs.model import (
     ClearStatus,
@@ -345,7 +345,10 @@ class JobStore:
         current = self.get(job_id)
         if current.status == JobStatus.WAITING:  # it went back to waiting in between: try again
             return self.cancel(job_id, actor=actor)
-        raise Conflict(f"job {job_id} is {current.status}: only waiting or active jobs can be cancelled")
+        raise Conflict(
+            f"job {job_id} is {current.status}: only waiting or active jobs can be cancelled",
+            ConflictReason.WRONG_STATE,
+        )
 
     def retry(self, job_id: str, *, client_id: str | None, actor: str = "api") -> UploadJob:
         now = self.now()
@@ -379,10 +382,18 @@ class JobStore:
             return job
         current = self.get(job_id)
         if current.source_removed:
-            raise Conflict(f"job {job_id} cannot be retried: cleanup removed its source files")
+            raise Conflict(
+                f"job {job_id} cannot be retried: cleanup removed its source files", ConflictReason.SOURCE_REMOVED
+            )
         if current.cleanup_running(now):
-            raise Conflict(f"job {job_id} is being cleaned up: retry it once the cleanup has finished")
-        raise Conflict(f"job {job_id} is {current.status}: only failed or cancelled jobs can be retried")
+            raise Conflict(
+                f"job {job_id} is being cleaned up: retry it once the cleanup has finished",
+                ConflictReason.CLEANUP_RUNNING,
+            )
+        raise Conflict(
+            f"job {job_id} is {current.status}: only failed or cancelled jobs can be retried",
+            ConflictReason.WRONG_STATE,
+        )
 
     def delete(
         self, job_id: str, statuses: Iterable[JobStatus], condition: Mapping[str, Any] | None = None
@@ -399,6 +410,14 @@ class JobStore:
         if older_than_days is not None:
             query["finishedAt"] = {"$lt": self.now() - timedelta(days=older_than_days)}
         return tuple(str(d["jobId"]) for d in self._jobs.find(query, {"_id": 0, "jobId": 1}))
+
+    def matching_ids(self, filters: JobFilters, limit: int) -> tuple[str, ...]:
+        """The ids of at most `limit` jobs matching the list filters, newest first (bulk actions)."""
+        documents = self._jobs.find(list_query(filters), {"_id": 0, "jobId": 1}, sort=NEWEST_FIRST, limit=limit)
+        return tuple(str(d["jobId"]) for d in documents)
+
+    def count_matching(self, filters: JobFilters) -> int:
+        return int(self._jobs.count_documents(list_query(filters)))
 
     # Which objects other jobs rely on (cleanup) -------------------------------------------
 

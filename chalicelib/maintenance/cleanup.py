@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from chalicelib.errors import Conflict, UploadError
+from chalicelib.errors import Conflict, ConflictReason, UploadError
 from chalicelib.jobs import states
 from chalicelib.jobs.model import CleanupRequest, UploadJob
 from chalicelib.jobs.store import CLEANUP_CLAIM_FIELDS, JobStore, no_cleanup_running
@@ -88,7 +88,10 @@ def _claim(store: JobStore, job_id: str) -> UploadJob:
         return job
     current = store.get(job_id)
     _require_cleanable(current)
-    raise Conflict(f"job {job_id} is already being cleaned up: try again once that cleanup has finished")
+    raise Conflict(
+        f"job {job_id} is already being cleaned up: try again once that cleanup has finished",
+        ConflictReason.CLEANUP_RUNNING,
+    )
 
 
 def release(store: JobStore, job: UploadJob) -> None:
@@ -134,7 +137,10 @@ def clean(job: UploadJob, request: CleanupRequest, services: MaintenanceServices
 
 def _require_cleanable(job: UploadJob) -> None:
     if job.status not in states.CLEANABLE:
-        raise Conflict(f"job {job.job_id} is {job.status}: only failed or cancelled jobs can be cleaned up")
+        raise Conflict(
+            f"job {job.job_id} is {job.status}: only failed or cancelled jobs can be cleaned up",
+            ConflictReason.WRONG_STATE,
+        )
 
 
 def _removable_sources(job: UploadJob, sources: Sources) -> list[str]:
@@ -190,4 +196,7 @@ def _record_cleanup(store: JobStore, job: UploadJob, gone: list[str]) -> None:
 
 def _changed(store: JobStore, job_id: str) -> Conflict:
     current = store.get(job_id)
-    return Conflict(f"job {job_id} became {current.status} during cleanup: only failed or cancelled jobs are cleaned")
+    return Conflict(
+        f"job {job_id} became {current.status} during cleanup: only failed or cancelled jobs are cleaned",
+        ConflictReason.WRONG_STATE,
+    )

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 
-from chalicelib.errors import Conflict, NotFound
+from chalicelib.errors import Conflict, ConflictReason, NotFound
 from chalicelib.jobs import states
 from chalicelib.jobs.model import ClearStatus, JobStatus, UploadJob
 from chalicelib.maintenance.cleanup import KEEP_SOURCES, claimed, clean, holding
@@ -29,7 +29,10 @@ def delete_finished_job(job_id: str, services: MaintenanceServices) -> UploadJob
         return _delete_completed(job, services)
     if job.status in states.CLEANABLE:
         return _delete_cleaned(job_id, services)
-    raise Conflict(f"job {job_id} is {job.status}: only completed, failed or cancelled jobs can be deleted")
+    raise Conflict(
+        f"job {job_id} is {job.status}: only completed, failed or cancelled jobs can be deleted",
+        ConflictReason.WRONG_STATE,
+    )
 
 
 def clear_finished(services: MaintenanceServices, status: ClearStatus, older_than_days: float | None = None) -> int:
@@ -68,5 +71,5 @@ def _delete_cleaned(job_id: str, services: MaintenanceServices) -> UploadJob:
             )
         deleted = store.delete(job_id, states.CLEANABLE, holding(job))
     if deleted is None:
-        raise Conflict(f"job {job_id} changed while it was being deleted")
+        raise Conflict(f"job {job_id} changed while it was being deleted", ConflictReason.WRONG_STATE)
     return deleted

@@ -10,7 +10,6 @@ master playlist's. At most TITLE_JOB_LIMIT jobs are read, newest first (`truncat
 
 from __future__ import annotations
 
-import logging
 import posixpath
 from collections import Counter
 from collections.abc import Sequence
@@ -32,11 +31,8 @@ from chalicelib.jobs.model import (
     iso_z,
 )
 from chalicelib.jobs.store import JobStore
-from chalicelib.queue import JobQueue
-from chalicelib.realtime.events import Notifier
-from chalicelib.usecases.jobs import retry_job
-
-logger = logging.getLogger(__name__)
+from chalicelib.maintenance import MaintenanceServices
+from chalicelib.usecases.bulk import BulkAction, BulkRequest, ErrorCodeOf, run_bulk
 
 # A title has a few dozen jobs at most (renditions, subtitles, re-uploads); this bounds one answer.
 TITLE_JOB_LIMIT = 500
@@ -241,41 +237,19 @@ def title_uploads(ref: TitleRef, *, store: JobStore) -> dict[str, Any]:
     }
 
 
-def _skip_reason(job_id: str, store: JobStore) -> str:
-    """Why the single-job retry refused a job that was failed when it was read."""
-    current = store.find(job_id)
-    if current is None:
-        return "not-found"
-    if current.source_removed:
-        return "source-removed"
-    if current.cleanup_running(store.now()):
-        return "cleanup-running"
-    return "not-failed"  # somebody retried it first (another click, another call)
-
-
 def retry_failed(
-    ref: TitleRef, request: RetryRequest, *, store: JobStore, queue: JobQueue, notifier: Notifier
+    ref: TitleRef, request: RetryRequest, services: MaintenanceServices, error_code: ErrorCodeOf
 ) -> dict[str, Any]:
-    """`POST /resources/{resourceType}/{resourceId}/retry-failed`: every failed job of the title
-    through the single-job retry (its guarded transition), so racing it, a worker or another call
-    retries each job once. More than TITLE_JOB_LIMIT failed jobs is a Conflict: none is retried."""
-    failed = _jobs_of(ref, store, limit=TITLE_JOB_LIMIT + 1, status=JobStatus.FAILED)
+    """`POST /resources/{resourceType}/{resourceId}/retry-failed`: a bulk retry (chalicelib/usecases/bulk.py)
+    of every failed job of the title, each through the single-job retry (its guarded transition), so
+    racing it, a worker or another call retries each job once. More than TITLE_JOB_LIMIT failed jobs
+    is a Conflict: none is retried."""
+    failed = _jobs_of(ref, services.store, limit=TITLE_JOB_LIMIT + 1, status=JobStatus.FAILED)
     if len(failed) > TITLE_JOB_LIMIT:
         raise Conflict(f"{ref.describe()} has more than {TITLE_JOB_LIMIT} failed jobs: retry them with the bulk route")
-    if not failed and not _jobs_of(ref, store, limit=1):
-        raise NotFound(f"no upload jobs for {ref.describe()}")
-    done = 0
-    skipped: Counter[str] = Counter()
-    errors: list[dict[str, str]] = []
-    for job in failed:
-        try:
-            retry_job(job.job_id, request, store=store, queue=queue, notifier=notifier)
-            done += 1
-        except NotFound:
-            skipped["not-found"] += 1
-        except Conflict:
-            skipped[_skip_reason(job.job_id, store)] += 1
-        except Exception as exc:  # one job's store error must not hide what happened to the others
-            logger.exception("retry of %s failed", job.job_id)
-            errors.append({"jobId": job.job_id, "Code": type(exc).__name__, "Message": str(exc)})
-    return {"matched": len(failed), "done": done, "skipped": dict(skipped), "failed": errors}
+    if not failed:
+        if not _jobs_of(ref, services.store, limit=1):
+            raise NotFound(f"no upload jobs for {ref.describe()}")
+        return {"matched": 0, "done": 0, "skipped": {}, "failed": [], "notReached": []}
+    retry = BulkRequest(action=BulkAction.RETRY, job_ids=[job.job_id for job in failed], client_id=request.client_id)
+    return run_bulk(retry, services, error_code)

@@ -174,7 +174,8 @@ def test_clear_refuses_values_out_of_range(world: Any) -> None:
 
 def test_a_job_id_that_names_a_route_is_refused(world: Any) -> None:
     cases = [
-        ("POST", BASE, valid_body(jobId=j), 400, "BadRequestError", "reserved") for j in ("stats", "clear", "fix-stuck")
+        ("POST", BASE, valid_body(jobId=j), 400, "BadRequestError", "reserved")
+        for j in ("stats", "clear", "fix-stuck", "bulk")
     ]
     assert_each(world, cases)
 

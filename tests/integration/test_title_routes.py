@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from chalicelib.http import error_code
 from chalicelib.jobs.model import JobStatus, RetryRequest
 from chalicelib.jobs.store import JobStore
 from chalicelib.usecases import titles
@@ -186,7 +187,13 @@ def test_retry_failed_retries_only_the_failed_jobs(
     response = post(api, f"{TITLE}/retry-failed", {"clientId": "admin-tab"})
 
     assert response.status_code == 200
-    assert response.json_body == {"matched": 3, "done": 2, "skipped": {"source-removed": 1}, "failed": []}
+    assert response.json_body == {
+        "matched": 3,
+        "done": 2,
+        "skipped": {"source-removed": 1},
+        "failed": [],
+        "notReached": [],
+    }
     statuses = {job_id: store.get(job_id).status for job_id in ("hls-1080p", "hls-720p", "hls-480p", "hls-360p")}
     assert statuses == {"hls-1080p": "waiting", "hls-720p": "waiting", "hls-480p": "completed", "hls-360p": "active"}
     assert (store.get("hls-240p").status, store.get("other-film").status) == ("cancelled", "failed")
@@ -194,7 +201,7 @@ def test_retry_failed_retries_only_the_failed_jobs(
     received = sqs.receive_message(QueueUrl=queues["upload-hls-to-s3"], MaxNumberOfMessages=10)
     assert sorted(json.loads(m["Body"])["jobId"] for m in received["Messages"]) == ["hls-1080p", "hls-720p"]
     again = post(api, f"{TITLE}/retry-failed").json_body
-    assert again == {"matched": 1, "done": 0, "skipped": {"source-removed": 1}, "failed": []}
+    assert again == {"matched": 1, "done": 0, "skipped": {"source-removed": 1}, "failed": [], "notReached": []}
 
 
 def test_two_retry_failed_calls_at_once_retry_each_job_once(
@@ -204,9 +211,7 @@ def test_two_retry_failed_calls_at_once_retry_each_job_once(
     title = titles.TitleRef(resourceType="film", resourceId=FILM)
 
     def retry_all() -> dict[str, Any]:
-        return titles.retry_failed(
-            title, RetryRequest(), store=services.store, queue=services.queue, notifier=services.notifier
-        )
+        return titles.retry_failed(title, RetryRequest(), services, error_code)
 
     def retry_one() -> Any:
         try:
@@ -218,7 +223,7 @@ def test_two_retry_failed_calls_at_once_retry_each_job_once(
 
     for result in (first, second):
         assert result["matched"] == result["done"] + sum(result["skipped"].values())
-        assert set(result["skipped"]) <= {"not-failed"}
+        assert set(result["skipped"]) <= {"not-retryable"}
         assert result["failed"] == []
     for job_id in job_ids:
         job = store.get(job_id)
