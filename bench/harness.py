@@ -234,11 +234,17 @@ class Bucket:
             config=Config(request_checksum_calculation="when_required", response_checksum_validation="when_required"),
         )
 
-    def keys(self, prefix: str) -> dict[str, int]:
-        found: dict[str, int] = {}
+    def objects(self, prefix: str) -> dict[str, tuple[int, str]]:
+        """Key -> (size, ETag without its quotes)."""
+        found: dict[str, tuple[int, str]] = {}
         for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.name, Prefix=prefix):
-            found.update({item["Key"]: int(item["Size"]) for item in page.get("Contents", [])})
+            found.update(
+                {item["Key"]: (int(item["Size"]), item["ETag"].strip('"')) for item in page.get("Contents", [])}
+            )
         return found
+
+    def keys(self, prefix: str) -> dict[str, int]:
+        return {key: size for key, (size, _) in self.objects(prefix).items()}
 
     def delete(self, prefix: str) -> None:
         """Remove what a run wrote (untimed), so moto's memory and listings stay flat."""
