@@ -97,10 +97,19 @@ def merge_json(path: Path, figures: list[Figure], run: dict[str, Any] | None = N
     them. `run`: that step's machine and run ({"only": name, ...machine()}), kept beside it under
     `partial_runs` (or as the machine, in a file that had none)."""
     document: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
-    for figure in figures:
+    order = [key for key in document if key != "machine"]
+    previous: str | None = None
+    for figure in figures:  # a new figure goes after the one measured before it (README's order)
+        if figure.key not in order:
+            order.insert(order.index(previous) + 1 if previous else len(order), figure.key)
+        previous = figure.key
         entry = asdict(figure)
         del entry["key"]
         document[figure.key] = entry
+    document = {
+        **({"machine": document["machine"]} if "machine" in document else {}),
+        **{k: document[k] for k in order},
+    }
     if run is not None:
         if "machine" in document:
             document["machine"].setdefault("partial_runs", {})[run["only"]] = run

@@ -199,7 +199,7 @@ def upload_figures(
                 f"speed vs {name} (their time / ours)",
                 theirs / ours,
                 "x",
-                target=f">= {target:g}x" if target else "",
+                target=f">= {target}x" if target else "",
                 passed=theirs / ours >= target if target else None,
                 detail=f"{theirs:.2f} s / {ours:.2f} s (medians)",
             )

@@ -45,3 +45,13 @@ def test_the_readme_tables_say_which_run_the_upload_figures_come_from(tmp_path: 
     table = markdown(json.loads(out.read_text()))
     assert "Machine: 2 CPUs" in table and "900 s in all" in table
     assert "The uploads figures: `python -m bench.run --only uploads`, 2 CPUs" in table and "400 s in all" in table
+
+
+def test_a_new_figure_lands_after_the_figure_measured_before_it(tmp_path: Path) -> None:
+    out = tmp_path / "results.json"
+    merge_json(
+        out, [_figure("upload_proxy_seconds_service", 3.0), _figure("import_app_ms", 180)], {"only": "full", **ABOUT}
+    )
+    merge_json(out, [_figure("upload_proxy_seconds_service", 2.0), _figure("upload_slowdown_seconds_service", 4.0)])
+    keys = list(json.loads(out.read_text()))
+    assert keys == ["machine", "upload_proxy_seconds_service", "upload_slowdown_seconds_service", "import_app_ms"]
