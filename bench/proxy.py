@@ -155,6 +155,11 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
             writer.close()
 
 
+# asyncio holds its tasks weakly: without these references a connection waiting on its sockets
+# can be collected mid-way ("Task was destroyed but it is pending!", seen under SlowDown bursts).
+_CONNECTIONS: set[asyncio.Task[None]] = set()
+
+
 async def _serve_connection(
     client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter, upstream_port: int, fault: Fault
 ) -> None:
@@ -165,8 +170,12 @@ async def _serve_connection(
         return
     upstream = asyncio.create_task(_pipe_delayed(client_reader, client_writer, server_writer, fault))
     downstream = asyncio.create_task(_pipe(server_reader, client_writer))
-    with contextlib.suppress(OSError, asyncio.CancelledError):
-        await asyncio.gather(upstream, downstream)
+    _CONNECTIONS.update((upstream, downstream))
+    try:
+        with contextlib.suppress(OSError, asyncio.CancelledError):
+            await asyncio.gather(upstream, downstream)
+    finally:
+        _CONNECTIONS.difference_update((upstream, downstream))
     for writer in (server_writer, client_writer):
         with contextlib.suppress(OSError):
             writer.close()
