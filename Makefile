@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help install mongo-venv run demo token test test-store-wire lint typecheck unit bench chaos clean openapi fuzz
+.PHONY: help install mongo-venv run demo token test test-store-wire lint typecheck unit bench bench-uploads chaos clean openapi fuzz
 
 help:
 	@echo "make demo   - the whole system on this machine uploading a real HLS ladder"
@@ -13,6 +13,7 @@ help:
 	@echo "             LOCAL_MONGO=wire make run: MongoDB as its own server process on MONGO_PORT (27017)"
 	@echo "make token  - print an admin JWT for the local runtime"
 	@echo "make bench  - benchmarks against aws s3 sync, s5cmd and rclone"
+	@echo "make bench-uploads - the upload comparisons alone (plain, 100 ms proxy, SlowDown, 1 GiB), merged into bench/results.json"
 	@echo "make chaos [JOBS=500] [SEED=n]  - the fault-injection run: 500 jobs, workers killed, S3 and MongoDB faults"
 	@echo "make openapi - regenerate docs/openapi.json and docs/websocket-messages.json from the models"
 	@echo "make fuzz   - schemathesis against the local runtime, every operation (FUZZ_EXAMPLES=50)"
@@ -96,6 +97,10 @@ $(BENCH_STAMP): $(STAMP) bench/requirements.txt
 
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench.run
+
+# Without the analytics step (10 minutes): the upload figures, merged into bench/results.json.
+bench-uploads: $(BENCH_STAMP)
+	$(BIN)/python -m bench.run --only uploads
 
 # The fault-injection run (chaos/): 4 to 10 minutes of both cores for 500 jobs; JOBS=30 for about a minute.
 chaos: $(STAMP) $(MONGO_STAMP)

@@ -1,7 +1,7 @@
 """The tools a team would use instead of the service, each run as a process with its own defaults.
 
-Each contender copies one local folder to `s3://BUCKET/PREFIX` on an S3 endpoint; the benchmark
-times the process from start to exit (interpreter or binary start included, as a team pays it).
+Each contender copies one local folder (CONTENDERS) or one file (FILE_CONTENDERS) to
+`s3://BUCKET/PREFIX` on an S3 endpoint; the benchmark times the process from start to exit (interpreter or binary start included, as a team pays it).
 Binaries are looked up in the virtualenv first (`make bench` installs them there), then on PATH;
 a contender whose binary is missing is skipped.
 """
@@ -30,7 +30,7 @@ class Target:
     endpoint: str
     bucket: str
     prefix: str  # ends with "/"
-    folder: Path
+    source: Path  # a folder (its files, flat) or one file
 
 
 @dataclass(frozen=True)
@@ -96,7 +96,7 @@ CONTENDERS = (
         "aws",
         "AWS CLI v1 defaults: max_concurrent_requests 10",
         lambda exe, t: [
-            exe, "s3", "sync", str(t.folder), f"s3://{t.bucket}/{t.prefix}",
+            exe, "s3", "sync", str(t.source), f"s3://{t.bucket}/{t.prefix}",
             "--endpoint-url", t.endpoint, "--only-show-errors",
         ],
     ),
@@ -104,23 +104,43 @@ CONTENDERS = (
         "s5cmd cp",
         "s5cmd",
         "s5cmd defaults: 256 workers",
-        lambda exe, t: [exe, "--endpoint-url", t.endpoint, "cp", f"{t.folder}/*", f"s3://{t.bucket}/{t.prefix}"],
+        lambda exe, t: [exe, "--endpoint-url", t.endpoint, "cp", f"{t.source}/*", f"s3://{t.bucket}/{t.prefix}"],
     ),
     Contender(
         "rclone copy",
         "rclone",
         "rclone defaults: --transfers 4, --checkers 8",
-        lambda exe, t: [exe, "copy", str(t.folder), f"{RCLONE_REMOTE}:{t.bucket}/{t.prefix}"],
+        lambda exe, t: [exe, "copy", str(t.source), f"{RCLONE_REMOTE}:{t.bucket}/{t.prefix}"],
         _rclone_env,
     ),
     Contender(
         "boto3 loop (16 threads)",
         "",
         "put_object on 16 threads, default client, pool of 16",
-        lambda exe, t: [exe, str(LOOP_SCRIPT), t.endpoint, t.bucket, t.prefix, str(t.folder)],
+        lambda exe, t: [exe, str(LOOP_SCRIPT), t.endpoint, t.bucket, t.prefix, str(t.source)],
     ),
 )  # fmt: skip
 
 
-def installed() -> list[Contender]:
-    return [c for c in CONTENDERS if c.executable() is not None]
+# The big file: each tool's multipart upload on its defaults.
+FILE_CONTENDERS = (
+    Contender(
+        "s5cmd cp",
+        "s5cmd",
+        "s5cmd defaults: 50 MiB parts, 5 at once",
+        lambda exe, t: [exe, "--endpoint-url", t.endpoint, "cp", str(t.source), f"s3://{t.bucket}/{t.prefix}"],
+    ),
+    Contender(
+        "aws s3 cp",
+        "aws",
+        "AWS CLI v1 defaults: 8 MiB parts, max_concurrent_requests 10",
+        lambda exe, t: [
+            exe, "s3", "cp", str(t.source), f"s3://{t.bucket}/{t.prefix}{t.source.name}",
+            "--endpoint-url", t.endpoint, "--only-show-errors",
+        ],
+    ),
+)  # fmt: skip
+
+
+def installed(contenders: tuple[Contender, ...] = CONTENDERS) -> list[Contender]:
+    return [c for c in contenders if c.executable() is not None]

@@ -1,4 +1,4 @@
-"""What the benchmark drives: the system process, the delay proxy, the HTTP API, a WebSocket client, the bucket."""
+"""What the benchmark drives: the system process, the S3 proxy (delay, SlowDown), the HTTP API, a WebSocket client, the bucket."""
 
 from __future__ import annotations
 
@@ -91,14 +91,21 @@ class SystemProcess:
 
 @contextmanager
 def system_process(
-    source_root: Path, *, aws_port: int = 0, spaces_endpoint: str | None = None
+    source_root: Path, *, aws_port: int = 0, spaces_endpoint: str | None = None, env: dict[str, str] | None = None
 ) -> Iterator[SystemProcess]:
+    """`env`: settings for it on top of this environment (the service reads its settings from there)."""
     command = [sys.executable, "-m", "bench.system", "--source-root", str(source_root), "--aws-port", str(aws_port)]
     if spaces_endpoint:
         command += ["--spaces-endpoint", spaces_endpoint]
     with tempfile.TemporaryFile("w+") as log:  # its request log and warnings: shown only if something fails
         process = subprocess.Popen(
-            command, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True
+            command,
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+            env={**os.environ, **(env or {})},
         )
         try:
             assert process.stdout is not None
@@ -112,15 +119,38 @@ def system_process(
             _end(process)
 
 
+@dataclass(frozen=True)
+class ProxyCounts:
+    requests: int
+    slowdowns: int  # of them answered 503 SlowDown by the proxy
+
+
+@dataclass
+class Proxy:
+    """bench/proxy.py running: its endpoint, and what it has counted."""
+
+    endpoint: str
+    process: subprocess.Popen[str]
+
+    def counts(self) -> ProxyCounts:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write("counts\n")
+        self.process.stdin.flush()
+        return ProxyCounts(**json.loads(_read_line(self.process.stdout, 30, "the proxy")))
+
+
 @contextmanager
-def delay_proxy(upstream_port: int, delay_ms: float) -> Iterator[str]:
-    """bench/proxy.py in front of 127.0.0.1:upstream_port; yields its endpoint URL."""
+def s3_proxy(upstream_port: int, delay_ms: float, slowdown_rate: float | None = None) -> Iterator[Proxy]:
+    """bench/proxy.py in front of 127.0.0.1:upstream_port: every request `delay_ms` late and, with
+    `slowdown_rate`, those above that many a second answered 503 SlowDown."""
     command = [sys.executable, "-m", "bench.proxy", "--upstream-port", str(upstream_port), "--delay-ms", str(delay_ms)]
+    if slowdown_rate is not None:
+        command += ["--slowdown-rate", str(slowdown_rate)]
     process = subprocess.Popen(command, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert process.stdout is not None
         port = int(_read_line(process.stdout, START_TIMEOUT_SECONDS, "the proxy"))
-        yield f"http://127.0.0.1:{port}"
+        yield Proxy(f"http://127.0.0.1:{port}", process)
     finally:
         _end(process)
 
@@ -204,11 +234,17 @@ class Bucket:
             config=Config(request_checksum_calculation="when_required", response_checksum_validation="when_required"),
         )
 
-    def keys(self, prefix: str) -> dict[str, int]:
-        found: dict[str, int] = {}
+    def objects(self, prefix: str) -> dict[str, tuple[int, str]]:
+        """Key -> (size, ETag without its quotes)."""
+        found: dict[str, tuple[int, str]] = {}
         for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.name, Prefix=prefix):
-            found.update({item["Key"]: int(item["Size"]) for item in page.get("Contents", [])})
+            found.update(
+                {item["Key"]: (int(item["Size"]), item["ETag"].strip('"')) for item in page.get("Contents", [])}
+            )
         return found
+
+    def keys(self, prefix: str) -> dict[str, int]:
+        return {key: size for key, (size, _) in self.objects(prefix).items()}
 
     def delete(self, prefix: str) -> None:
         """Remove what a run wrote (untimed), so moto's memory and listings stay flat."""

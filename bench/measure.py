@@ -1,7 +1,9 @@
-"""The measurements: one upload by the system, one by a contender, memory, MongoDB writes, import time."""
+"""The measurements: one upload by the system, one by a contender (each checked), memory, MongoDB writes, import time."""
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import os
 import re
@@ -12,14 +14,14 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from bench.contenders import Contender, Target
 from bench.data import MIB, Dataset
-from bench.harness import ROOT, Bucket, EventListener, SystemProcess
+from bench.harness import ROOT, Bucket, EventListener, Proxy, SystemProcess
 from chalicelib.local.api_client import ApiClient
 
 JOB_TIMEOUT_SECONDS = 600
@@ -82,31 +84,73 @@ class Sample:
     seconds: float
     server_cpu: float  # CPU seconds of moto's server during those seconds
     to_claim: float | None = None  # the system only: creation -> claim
+    requests: int | None = None  # through a proxy: the requests it saw, and of them
+    slowdowns: int | None = None  # those it answered 503 SlowDown
+    attempts: int | None = None  # the system only: the job's attempts (a throttled attempt is retried)
 
 
 def our_upload(session: Session, dataset: Dataset, folder: Path) -> Sample:
     """One rendition through the whole system; checks every file is in the bucket, then removes them."""
     run = run_job(session, rendition_body(dataset, folder))
     _check_and_clear(session.bucket, run.job["destinationPrefix"], folder, "the system")
-    return Sample(run.seconds, run.server_cpu, run.seconds_to_claim)
+    return Sample(run.seconds, run.server_cpu, run.seconds_to_claim, attempts=int(run.job["attempts"]))
 
 
-def their_upload(session: Session, contender: Contender, endpoint: str, folder: Path) -> Sample:
+def their_upload(session: Session, contender: Contender, endpoint: str, source: Path) -> Sample:
+    """One copy of a folder (or of one file) by a tool; checks it like ours, then removes it."""
     slug = re.sub(r"[^a-z0-9]+", "-", contender.name.lower()).strip("-")
     prefix = f"bench/{slug}/{secrets.token_hex(6)}/"
     cpu_before = session.system.server_cpu()
-    seconds = contender.run(Target(endpoint, session.bucket.name, prefix, folder), CONTENDER_TIMEOUT_SECONDS)
+    seconds = contender.run(Target(endpoint, session.bucket.name, prefix, source), CONTENDER_TIMEOUT_SECONDS)
     server_cpu = session.system.server_cpu() - cpu_before
-    _check_and_clear(session.bucket, prefix, folder, contender.name)
+    _check_and_clear(session.bucket, prefix, source, contender.name)
     return Sample(seconds, server_cpu)
 
 
-def _check_and_clear(bucket: Bucket, prefix: str, folder: Path, who: str) -> None:
-    found = bucket.keys(prefix)
-    expected = {path.name: path.stat().st_size for path in folder.iterdir()}
-    got = {key[len(prefix) :]: size for key, size in found.items()}
+def our_video_upload(session: Session, dataset: Dataset) -> Sample:
+    """The big file as a video job; checked and removed like a rendition."""
+    body = {"jobType": "upload-video-to-s3", "resourceType": "film", "filename": dataset.video.name}
+    run = run_job(session, {**body, "resourceId": secrets.token_hex(12), "sourcePath": dataset.relative(dataset.video)})
+    _check_and_clear(session.bucket, run.job["destinationPrefix"], dataset.video, "the system")
+    return Sample(run.seconds, run.server_cpu, run.seconds_to_claim, attempts=int(run.job["attempts"]))
+
+
+def through(proxy: Proxy, run: Callable[[], Sample]) -> Callable[[], Sample]:
+    """`run`, with the requests and 503 SlowDowns the proxy counted meanwhile (entrants run one at a time)."""
+
+    def counted() -> Sample:
+        before = proxy.counts()
+        sample = run()
+        after = proxy.counts()
+        return replace(sample, requests=after.requests - before.requests, slowdowns=after.slowdowns - before.slowdowns)
+
+    return counted
+
+
+@functools.cache
+def _md5(path: Path) -> str:
+    digest = hashlib.md5(usedforsecurity=False)
+    with path.open("rb") as source:
+        while block := source.read(MIB):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _check_and_clear(bucket: Bucket, prefix: str, source: Path, who: str) -> None:
+    """Every file of `source` (a folder, or one file) under `prefix`, nothing else, then removed.
+
+    Same sizes, and the same bytes where S3's ETag is the MD5 of the object (one PUT; a multipart
+    upload's ETag depends on its part size, so the big file is checked by size)."""
+    found = bucket.objects(prefix)
+    files = sorted(source.iterdir()) if source.is_dir() else [source]
+    got = {key[len(prefix) :]: size for key, (size, _) in found.items()}
+    expected = {path.name: path.stat().st_size for path in files}
     if got != expected:
         raise RuntimeError(f"{who} left {len(got)} objects under {prefix}, expected {len(expected)} of the same sizes")
+    for path in files:
+        etag = found[prefix + path.name][1]
+        if "-" not in etag and etag != _md5(path):
+            raise RuntimeError(f"{who} stored {prefix}{path.name} with ETag {etag}, not the file's MD5 {_md5(path)}")
     bucket.delete(prefix)
 
 
@@ -184,10 +228,7 @@ def peak_memory(session: Session, dataset: Dataset) -> MemoryRun:
         stop.set()
         sampler.join()
     peak = _status_kib(pid, "VmHWM") if reset else max(sampled)
-    objects = session.bucket.keys(run.job["destinationPrefix"])
-    if list(objects.values()) != [dataset.video.stat().st_size]:
-        raise RuntimeError(f"the video job left {objects} in the bucket")
-    session.bucket.delete(run.job["destinationPrefix"])
+    _check_and_clear(session.bucket, run.job["destinationPrefix"], dataset.video, "the video job")
     method = "VmHWM (reset before the upload)" if reset else "VmRSS sampled every 20 ms"
     return MemoryRun((peak - baseline) / 1024, baseline / 1024, run.seconds, method)
 

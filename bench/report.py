@@ -33,8 +33,8 @@ class Figure:
             return f"{self.value:.2f}x"
         if self.unit == "s":
             return f"{self.value:.2f} s"
-        if self.unit == "MiB":
-            return f"{self.value:.0f} MiB"
+        if self.unit in ("MiB", "MiB/s"):
+            return f"{self.value:.0f} {self.unit}"
         if self.unit == "ms":
             return f"{self.value:.0f} ms"
         return f"{self.value:g} {self.unit}".strip()
@@ -91,14 +91,30 @@ def write_json(path: Path, figures: list[Figure], about: dict[str, Any]) -> None
     path.write_text(json.dumps(document, indent=2) + "\n")
 
 
-def merge_json(path: Path, figures: list[Figure]) -> None:
-    """Put `figures` into an existing results.json (a step run on its own: bench/analytics.py),
-    keeping the other figures and the machine of the run that wrote them."""
+def merge_json(path: Path, figures: list[Figure], run: dict[str, Any] | None = None) -> None:
+    """Put `figures` into an existing results.json (a step run on its own: bench/analytics.py,
+    `bench.run --only uploads`), keeping the other figures and the machine of the run that wrote
+    them. `run`: that step's machine and run ({"only": name, ...machine()}), kept beside it under
+    `partial_runs` (or as the machine, in a file that had none)."""
     document: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
-    for figure in figures:
+    order = [key for key in document if key != "machine"]
+    previous: str | None = None
+    for figure in figures:  # a new figure goes after the one measured before it (README's order)
+        if figure.key not in order:
+            order.insert(order.index(previous) + 1 if previous else len(order), figure.key)
+        previous = figure.key
         entry = asdict(figure)
         del entry["key"]
         document[figure.key] = entry
+    document = {
+        **({"machine": document["machine"]} if "machine" in document else {}),
+        **{k: document[k] for k in order},
+    }
+    if run is not None:
+        if "machine" in document:
+            document["machine"].setdefault("partial_runs", {})[run["only"]] = run
+        else:
+            document = {"machine": {k: v for k, v in run.items() if k != "only"}, **document}
     path.write_text(json.dumps(document, indent=2) + "\n")
 
 
@@ -141,6 +157,8 @@ def markdown(document: dict[str, Any]) -> str:
     about = document["machine"]
     versions = ", ".join(f"{k} {v}" for k, v in about["versions"].items() if v)
     lines.append(f"Machine: {_about(about)}; {versions}.")
+    for only, run in about.get("partial_runs", {}).items():
+        lines.append(f"The {only} figures: `python -m bench.run --only {only}`, {_about(run)}.")
     return "\n".join(lines)
 
 

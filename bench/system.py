@@ -155,6 +155,8 @@ def main() -> None:
             "settings": {
                 "progress_interval_ms": settings.progress_interval_ms,
                 "upload_concurrency": settings.upload_concurrency,
+                # The adaptive engine's ceiling; None in a tree without it (it then runs fixed).
+                "upload_concurrency_max": getattr(settings, "upload_concurrency_max", None),
                 "part_concurrency": settings.part_concurrency,
                 "part_size": settings.part_size,
                 "workers_per_queue": options.workers_per_queue,
