@@ -48,7 +48,7 @@ from typing import Any
 
 from chalicelib.upload import multipart
 from chalicelib.upload.cancellation import STOP_POLL_SECONDS, StopMode, UnitInterrupted, never_stop
-from chalicelib.upload.failures import classify_error
+from chalicelib.upload.failures import classify_error, watch_throttle_answers
 from chalicelib.upload.items import (
     EngineConfig,
     MultipartCheckpoint,
@@ -105,7 +105,7 @@ log = logging.getLogger(__name__)
 
 
 class TransferEngine:
-    """One pool of `concurrency` threads over one boto3 S3 client; `upload()` runs one batch.
+    """One pool of `config.ceiling` threads over one boto3 S3 client; `upload()` runs one batch.
 
     Thread-safe: several threads may call `upload()` at once (each run bounds its own units).
     """
@@ -113,16 +113,18 @@ class TransferEngine:
     def __init__(self, client: Any, config: EngineConfig | None = None) -> None:
         self.client = client
         self.config = config or EngineConfig()
-        self._pool = ThreadPoolExecutor(max_workers=self.config.concurrency, thread_name_prefix="upload")
+        # Threads start as the runs need them: the pool is sized to what the adaptive limit may reach.
+        self._pool = ThreadPoolExecutor(max_workers=self.config.ceiling, thread_name_prefix="upload")
         # Fewer pooled connections than threads makes urllib3 open and drop one per request.
         client_config = getattr(getattr(client, "meta", None), "config", None)
-        if client_config is not None and client_config.max_pool_connections < self.config.concurrency:
+        if client_config is not None and client_config.max_pool_connections < self.config.ceiling:
             log.warning(
                 "the S3 client keeps %d connections for %d upload threads; raise max_pool_connections",
                 client_config.max_pool_connections,
-                self.config.concurrency,
+                self.config.ceiling,
             )
         send_body_at_once(client)
+        watch_throttle_answers(client)
 
     def __enter__(self) -> TransferEngine:
         return self

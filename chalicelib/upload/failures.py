@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
 
 from botocore import exceptions as botocore_errors
 from botocore.exceptions import ClientError
 from urllib3.exceptions import HTTPError as Urllib3HTTPError
 
 from chalicelib.errors import ErrorCode, PermanentUploadError, RetryableUploadError, UploadError
+from chalicelib.upload.concurrency import is_throttle_answer
 
 _ACCESS_CODES = frozenset(
     {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "AllAccessDisabled", "AccountProblem"}
@@ -64,3 +69,61 @@ def classify_error(error: BaseException, *, bucket: str, key: str, operation: st
 def worst(errors: Sequence[BaseException]) -> BaseException:
     """The error to raise: a permanent one if any (retrying cannot help), else the first."""
     return next((e for e in errors if isinstance(e, PermanentUploadError)), errors[0])
+
+
+def is_throttle(error: BaseException) -> bool:
+    """The storage answered "slow down" (503 SlowDown and kin): retryable, and a signal to send less."""
+    if not isinstance(error, ClientError):
+        return False
+    code = str(error.response.get("Error", {}).get("Code", ""))
+    status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+    return is_throttle_answer(code, status)
+
+
+# botocore retries a SlowDown itself (retries mode "standard"), backing off, before the engine
+# sees an error. Each answer a unit receives is counted on the thread that runs the unit; with an
+# adaptive limit, botocore is told not to retry it: the engine lowers its limit at once and sends
+# the unit again itself.
+_units = threading.local()
+_WATCH_THROTTLES = "studio-watch-throttle-answers"
+
+
+@dataclass
+class ThrottleWatch:
+    """The throttling answers one unit received; `engine_retries`: botocore leaves them to the engine."""
+
+    engine_retries: bool
+    answers: int = 0
+
+
+def watch_throttle_answers(client: Any) -> None:
+    """Let `watching_throttles` see the answers `client` receives (once per client)."""
+    events = getattr(getattr(client, "meta", None), "events", None)
+    if events is not None:  # fakes in tests have no event system
+        # First: an answer of ours (False, do not retry) must come before botocore's retry handler's.
+        events.register_first("needs-retry.s3", _note_answer, unique_id=_WATCH_THROTTLES)
+
+
+@contextmanager
+def watching_throttles(engine_retries: bool) -> Iterator[ThrottleWatch]:
+    """Count the throttling answers to requests this thread sends inside the block."""
+    watch = ThrottleWatch(engine_retries)
+    _units.watch = watch
+    try:
+        yield watch
+    finally:
+        _units.watch = None
+
+
+def _note_answer(response: tuple[Any, dict[str, Any]] | None = None, **_kwargs: Any) -> bool | None:
+    """botocore's needs-retry event, after every attempt: None leaves the decision to botocore."""
+    watch: ThrottleWatch | None = getattr(_units, "watch", None)
+    if watch is None or response is None:
+        return None
+    http_response, parsed = response
+    code = str(parsed.get("Error", {}).get("Code", ""))
+    status = int(parsed.get("ResponseMetadata", {}).get("HTTPStatusCode") or http_response.status_code or 0)
+    if not is_throttle_answer(code, status):
+        return None
+    watch.answers += 1
+    return False if watch.engine_retries else None

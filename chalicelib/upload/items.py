@@ -9,6 +9,7 @@ from typing import Any
 
 from chalicelib.config import Settings
 from chalicelib.upload.cancellation import StopMode
+from chalicelib.upload.concurrency import ConcurrencySummary
 from chalicelib.upload.layout import acl_for, headers_for
 from chalicelib.upload.parts import MIB
 from chalicelib.upload.sources import SourceFile
@@ -81,6 +82,7 @@ class UploadResult:
     `open_uploads`: multipart uploads still open when the run ended: on SUSPEND those it was
     working on, and always the checkpoints it was given for keys outside the batch (on CANCEL,
     only those whose abort failed). The caller keeps them in its checkpoint.
+    `concurrency`: how the run's limit on requests in flight moved (upload/concurrency.py).
     """
 
     status: RunStatus
@@ -88,6 +90,7 @@ class UploadResult:
     skipped: tuple[str, ...]
     open_uploads: tuple[MultipartCheckpoint, ...] = ()
     stop_mode: StopMode | None = None
+    concurrency: ConcurrencySummary | None = None
 
     @property
     def done(self) -> tuple[str, ...]:
@@ -97,7 +100,12 @@ class UploadResult:
 
 @dataclass(frozen=True)
 class EngineConfig:
+    """`concurrency` requests in flight per run to start with; the adaptive rule
+    (upload/concurrency.py) may raise it up to `concurrency_max`. A `concurrency_max` at or below
+    `concurrency` (the default here) keeps it fixed."""
+
     concurrency: int = 32
+    concurrency_max: int = 0
     part_concurrency: int = 8
     part_size: int = 8 * MIB
     multipart_threshold: int = 8 * MIB
@@ -107,6 +115,7 @@ class EngineConfig:
     def from_settings(cls, settings: Settings) -> EngineConfig:
         return cls(
             concurrency=settings.upload_concurrency,
+            concurrency_max=settings.upload_concurrency_max,
             part_concurrency=settings.part_concurrency,
             part_size=settings.part_size,
             multipart_threshold=settings.multipart_threshold,
@@ -114,6 +123,18 @@ class EngineConfig:
         )
 
     @property
+    def ceiling(self) -> int:
+        """The most requests one run may keep in flight."""
+        return max(self.concurrency, self.concurrency_max)
+
+    @property
     def max_open_multipart(self) -> int:
-        """Enough open uploads to fill the pool with parts, no more (bounds checkpoints too)."""
+        """Enough open uploads to keep `concurrency` parts in flight, no more (bounds checkpoints
+        too). From the starting level, not the adaptive one: parts are bandwidth bound, not latency
+        bound, and this keeps their memory at part size x concurrency however high the limit goes."""
         return max(1, math.ceil(self.concurrency / self.part_concurrency))
+
+    @property
+    def memory_budget(self) -> int:
+        """Bytes of bodies a run may hold once more than `concurrency` requests are in flight."""
+        return self.concurrency * self.part_size

@@ -1,6 +1,12 @@
 """One `upload()` call: the job thread cuts the batch into units of work, keeps a bounded number
 of them in flight on the engine's pool, and handles their results as they come back.
 
+How many: the adaptive rule's limit (upload/concurrency.py), told of every unit's end. Beyond
+`concurrency` units in flight, a unit starts only if the bodies in flight stay within
+`memory_budget` (part size x concurrency): a higher limit buys more small requests, never more
+memory than the fixed engine's bound. A unit the storage throttled is sent again after the
+decrease (at most MAX_THROTTLE_RETRIES times); with a fixed limit it fails the run as before.
+
 Every attribute of `Run` is read and written by the job thread only; pool threads run the unit
 functions (single_put, multipart), which touch nothing but their arguments and the client.
 """
@@ -10,9 +16,11 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections import deque
+import time
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Executor
+from dataclasses import dataclass
 from enum import StrEnum
 from functools import partial
 from typing import Any
@@ -20,7 +28,8 @@ from typing import Any
 from chalicelib.errors import PermanentUploadError
 from chalicelib.upload import multipart
 from chalicelib.upload.cancellation import STOP_POLL_SECONDS, StopMode, UnitInterrupted
-from chalicelib.upload.failures import classify_error, worst
+from chalicelib.upload.concurrency import AdaptiveConcurrency
+from chalicelib.upload.failures import classify_error, is_throttle, watching_throttles, worst
 from chalicelib.upload.items import EngineConfig, MultipartCheckpoint, RunStatus, UploadItem, UploadResult
 from chalicelib.upload.listeners import TransferListener
 from chalicelib.upload.multipart import Begun, OpenUpload
@@ -29,6 +38,10 @@ from chalicelib.upload.resume import list_existing
 from chalicelib.upload.single_put import put_file
 
 log = logging.getLogger(__name__)
+
+# A unit throttled this many times fails the run (retryable): the job's next attempt resumes it.
+# (With an adaptive limit botocore does not retry a throttled request: this is the only retry.)
+MAX_THROTTLE_RETRIES = 10
 
 
 class _Kind(StrEnum):
@@ -40,8 +53,23 @@ class _Kind(StrEnum):
     COMPLETE = "CompleteMultipartUpload"
 
 
-# A unit's end as the queue carries it: (kind, subject, part number, value, error).
-_Event = tuple[_Kind, Any, int, Any, BaseException | None]
+@dataclass(frozen=True)
+class _Unit:
+    """One unit in flight: what it works on, its ticket from the rule, the body bytes it holds."""
+
+    kind: _Kind
+    subject: Any  # UploadItem (PUT) or OpenUpload
+    number: int  # the part number of a PART, else 0
+    ticket: int = 0
+    cost: int = 0
+
+    @property
+    def key(self) -> str:
+        return str(self.subject.item.key if isinstance(self.subject, OpenUpload) else self.subject.key)
+
+
+# A unit's end as the queue carries it: (unit, value, error, throttled).
+_Event = tuple[_Unit, Any, BaseException | None, bool]
 
 
 class Run:
@@ -71,6 +99,10 @@ class Run:
         self.events: queue.SimpleQueue[_Event] = queue.SimpleQueue()
         self.halt = threading.Event()  # set once the run stops: units that can stop midway do
         self.in_flight = 0
+        self.limit = AdaptiveConcurrency(config.concurrency, config.concurrency_max)
+        self.bytes_in_flight = 0
+        self.saturated = False  # the limit, not a lack of work, held units back at the last schedule
+        self.throttle_retries: Counter[tuple[_Kind, str, int]] = Counter()
         self.errors: list[BaseException] = []
         self.stop_mode: StopMode | None = None
         self.written: list[str] = []
@@ -125,37 +157,56 @@ class Run:
     # -- scheduling ------------------------------------------------------------------------
 
     def _schedule(self) -> None:
-        while self.in_flight < self.config.concurrency and not self._halted():
+        self.saturated = False
+        while not self._halted():
             unit = self._next_unit()
             if unit is None:
+                return
+            if self.in_flight >= self.limit.limit:
+                self.saturated = True
+                return
+            if self.in_flight >= self.config.concurrency and not self._fits(unit):
                 return
             self._ask_stop()
             if self.stop_mode is not None:
                 return
-            self._submit(*unit)
+            self._submit(unit)
 
-    def _next_unit(self) -> tuple[_Kind, Any, int] | None:
+    def _fits(self, unit: _Unit) -> bool:
+        return self.bytes_in_flight + self._cost(unit) <= self.config.memory_budget
+
+    def _cost(self, unit: _Unit) -> int:
+        """Body bytes the unit holds while it runs (a begin unit hashes the source a part at a time)."""
+        if unit.kind == _Kind.PUT:
+            return int(unit.subject.size)
+        if unit.kind == _Kind.PART:
+            return part_range(unit.number, unit.subject.item.size, unit.subject.part_size)[1]
+        return self.config.part_size if unit.kind == _Kind.BEGIN else 0
+
+    def _next_unit(self) -> _Unit | None:
         """The next unit that may start: parts of open uploads first (finish what is started),
         then the next file. None when nothing may start now."""
         for upload in self.open.values():
             if upload.upload_id is None or upload.completing:
                 continue
             if upload.todo and upload.in_flight < self.config.part_concurrency:
-                return _Kind.PART, upload, upload.todo[0]
+                return _Unit(_Kind.PART, upload, upload.todo[0])
             if not upload.todo and upload.in_flight == 0:
-                return _Kind.COMPLETE, upload, 0
+                return _Unit(_Kind.COMPLETE, upload, 0)
         if not self.pending:
             return None
         item = self.pending[0]
         if item.size < self.config.multipart_threshold:
-            return _Kind.PUT, item, 0
+            return _Unit(_Kind.PUT, item, 0)
         if len(self.open) < self.config.max_open_multipart:
-            return _Kind.BEGIN, item, 0
+            return _Unit(_Kind.BEGIN, item, 0)
         return None
 
-    def _submit(self, kind: _Kind, subject: Any, number: int) -> None:
+    def _submit(self, unit: _Unit) -> None:
         """Reserve the unit in the state and hand the pool a call whose arguments are copies:
         pool threads never read the scheduler's state."""
+        kind, subject, number = unit.kind, unit.subject, unit.number
+        cost = self._cost(unit)
         client, bucket, acl = self.client, self.bucket, self.config.acl
         work: Callable[[], Any]
         if kind == _Kind.PART:
@@ -185,21 +236,27 @@ class Run:
         else:
             self.pending.popleft()
             work = partial(put_file, client, bucket, subject, acl, self.existing.get(subject.key))
-        self.pool.submit(self._run_unit, kind, subject, number, work)
+        ticket = self.limit.started()
+        self.pool.submit(self._run_unit, _Unit(kind, subject, number, ticket, cost), work)
         self.in_flight += 1  # only once submitted: a unit that never ran must not be waited for
+        self.bytes_in_flight += cost
 
     # -- results ---------------------------------------------------------------------------
 
     def _handle(self, event: _Event) -> None:
-        kind, subject, number, value, error = event
+        unit, value, error, throttled = event
+        kind, subject, number = unit.kind, unit.subject, unit.number
         self.in_flight -= 1
+        self.bytes_in_flight -= unit.cost
         if kind == _Kind.PART:
             subject.in_flight -= 1
+        self.limit.finished(unit.ticket, time.monotonic(), throttled=throttled, saturated=self.saturated)
         if isinstance(error, UnitInterrupted):
             self._put_back(subject)
+        elif error is not None and self._may_retry(unit, error):
+            self._retry(unit)
         elif error is not None:
-            key = subject.item.key if isinstance(subject, OpenUpload) else subject.key
-            self.errors.append(classify_error(error, bucket=self.bucket, key=key, operation=kind.value))
+            self.errors.append(classify_error(error, bucket=self.bucket, key=unit.key, operation=kind.value))
         elif kind == _Kind.PUT:
             self._on_put(subject, value)
         elif kind == _Kind.BEGIN:
@@ -208,6 +265,25 @@ class Run:
             self._on_part(subject, number, value)
         else:
             self._on_complete(subject)
+
+    def _may_retry(self, unit: _Unit, error: BaseException) -> bool:
+        """A throttled unit is sent again (the limit has just been lowered), a few times at most."""
+        if not (self.limit.adaptive and is_throttle(error)):
+            return False
+        identity = (unit.kind, unit.key, unit.number)
+        self.throttle_retries[identity] += 1
+        return self.throttle_retries[identity] <= MAX_THROTTLE_RETRIES
+
+    def _retry(self, unit: _Unit) -> None:
+        """Make the unit the next of its kind to start again."""
+        if unit.kind == _Kind.PUT:
+            self.pending.appendleft(unit.subject)
+        elif unit.kind == _Kind.PART:
+            unit.subject.todo.appendleft(unit.number)
+        elif unit.kind == _Kind.COMPLETE:
+            unit.subject.completing = False
+        else:
+            self._put_back(unit.subject)
 
     def _put_back(self, upload: OpenUpload) -> None:
         """A begin unit that stopped midway: the file is still to do, its checkpoint still open."""
@@ -273,6 +349,8 @@ class Run:
 
     def _finish(self) -> UploadResult:
         """Every unit has ended: abort or keep the open uploads, then return or raise."""
+        if self.limit.adaptive:
+            log.info("upload to %s: concurrency %s", self.bucket, self.limit.summary())
         left_open = self._left_open()
         if self.errors:
             error = worst(self.errors)
@@ -288,6 +366,7 @@ class Run:
             tuple(self.skipped),
             tuple(left_open),
             None if done else self.stop_mode,
+            self.limit.summary(),
         )
 
     def _abort_all(self, uploads: Sequence[MultipartCheckpoint]) -> list[MultipartCheckpoint]:
@@ -305,11 +384,12 @@ class Run:
 
     # -- pool threads ----------------------------------------------------------------------
 
-    def _run_unit(self, kind: _Kind, subject: Any, number: int, work: Callable[[], Any]) -> None:
+    def _run_unit(self, unit: _Unit, work: Callable[[], Any]) -> None:
         # Whatever happens, the job thread must hear of it, or it would wait forever.
-        try:
-            value = work()
-        except BaseException as error:
-            self.events.put((kind, subject, number, None, error))
-        else:
-            self.events.put((kind, subject, number, value, None))
+        with watching_throttles(engine_retries=self.limit.adaptive) as throttles:
+            try:
+                value = work()
+            except BaseException as error:
+                self.events.put((unit, None, error, throttles.answers > 0 or is_throttle(error)))
+            else:
+                self.events.put((unit, value, None, throttles.answers > 0))
