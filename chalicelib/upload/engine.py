@@ -11,12 +11,16 @@ thread), which is the only scheduler. The engine is cut into roles, as boto's s3
   may share one engine: each bounds its own in-flight units.
 - `single_put`, `multipart`: the units themselves (run on pool threads).
 - `resume`: the listing of what the bucket holds, ETag comparison, ListParts verification.
+- `concurrency`: the adaptive concurrency rule (AIMD), pure.
 - `cancellation`: StopMode and how a unit stops midway; `failures`: error classification;
   `listeners`: progress accounting; `parts`: part arithmetic and ETags; `items`: the data types.
 
+- `concurrency` requests in flight to start with; the adaptive rule (`concurrency`) grows the
+  limit while throughput grows and halves it on 503 SlowDown, up to `concurrency_max`.
 - At most `part_concurrency` parts of one object in flight (Spaces allows 10 PUTs per object),
-  at most ceil(concurrency / part_concurrency) multipart uploads open at once, so memory stays
-  within part size x concurrency: a part's bytes are read when its unit starts, not when queued.
+  at most ceil(concurrency / part_concurrency) multipart uploads open at once, and beyond
+  `concurrency` requests a unit starts only within the memory budget, so memory stays within
+  part size x concurrency whatever the limit: a part's bytes are read when its unit starts.
 - Every PUT carries Content-MD5 (the client is configured not to add CRC checksums). Over
   HTTPS that also spares botocore the SHA-256 of the body: it signs UNSIGNED-PAYLOAD when a
   Content-MD5 header is present.
@@ -35,7 +39,7 @@ The client the engine expects (built by services.py, see chalicelib/spaces.py):
 
     Config(request_checksum_calculation="when_required",   # Spaces: no CRC headers; we send MD5
            response_checksum_validation="when_required",
-           max_pool_connections=UPLOAD_CONCURRENCY + 8,   # one connection per pool thread
+           max_pool_connections=max(UPLOAD_CONCURRENCY, UPLOAD_CONCURRENCY_MAX) + 8,  # one per thread
            retries={"mode": "standard"})
 """
 

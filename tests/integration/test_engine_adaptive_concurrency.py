@@ -15,7 +15,7 @@ from typing import IO, Any
 
 import pytest
 
-from chalicelib.upload.engine import EngineConfig, RunStatus, TransferEngine, upload_item
+from chalicelib.upload.engine import MIB, EngineConfig, RunStatus, TransferEngine, upload_item
 from chalicelib.upload.sources import Sources
 from chaos.s3proxy import HEAD_LIMIT, LOOPBACK, FaultProxy, Head, Record
 from tests.conftest import aws_client
@@ -101,8 +101,8 @@ def through(proxy: CrowdedStorage) -> Any:
     )
 
 
-def small_files(source_root: Path, count: int) -> dict[str, bytes]:
-    files = {f"seg_{n:04d}.ts": os.urandom(1000 + n) for n in range(count)}
+def small_files(source_root: Path, count: int, size: int = 1000) -> dict[str, bytes]:
+    files = {f"seg_{n:04d}.ts": os.urandom(size + n) for n in range(count)}
     for name, data in files.items():
         (source_root / "r").mkdir(exist_ok=True)
         (source_root / "r" / name).write_bytes(data)
@@ -159,3 +159,18 @@ def test_a_maximum_equal_to_the_start_keeps_the_concurrency_fixed(
     assert result.status == RunStatus.COMPLETED
     assert_intact(s3, bucket, files)
     assert storage.peak == 4
+
+
+@pytest.mark.parametrize("storage", [(0.05, 1000)], indirect=True)
+def test_beyond_the_start_the_bodies_in_flight_stay_within_part_size_x_concurrency(
+    storage: CrowdedStorage, s3: Any, bucket: str, source_root: Path
+) -> None:
+    files = small_files(source_root, 120, size=512 * 1024)
+    config = EngineConfig(concurrency=2, concurrency_max=64, part_size=5 * MIB, multipart_threshold=5 * MIB)
+    result = upload_all(through(storage), bucket, source_root, config)
+
+    assert result.status == RunStatus.COMPLETED
+    assert_intact(s3, bucket, files)
+    assert result.concurrency is not None
+    assert result.concurrency.highest > 20  # the limit grew past what memory allows...
+    assert 2 < storage.peak <= 10 * MIB // (512 * 1024)  # ...requests did not: 20 bodies of 512 KiB
