@@ -13,12 +13,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
+import boto3
 import pytest
 
+from chalicelib.config import Settings
+from chalicelib.spaces import spaces_client_config
 from chalicelib.upload.engine import MIB, EngineConfig, RunStatus, TransferEngine, upload_item
 from chalicelib.upload.sources import Sources
 from chaos.s3proxy import HEAD_LIMIT, LOOPBACK, FaultProxy, Head, Record
-from tests.conftest import aws_client
 
 PREFIX = "films/adaptive/hls/720p"
 
@@ -92,12 +94,15 @@ def storage(moto_endpoint: str, tmp_path: Path, request: pytest.FixtureRequest) 
 
 
 def through(proxy: CrowdedStorage) -> Any:
-    """An S3 client as services.py builds one (standard retries), pointed at the proxy."""
-    return aws_client(
+    """An S3 client configured as services.py builds one (standard retries, pool sized to the
+    ceiling), pointed at the proxy."""
+    settings = Settings(upload_concurrency=16, upload_concurrency_max=64)
+    return boto3.session.Session().client(
         "s3",
-        f"http://{LOOPBACK}:{proxy.port}",
-        max_pool_connections=80,
-        retries={"mode": "standard", "max_attempts": 3},
+        endpoint_url=f"http://{LOOPBACK}:{proxy.port}",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=spaces_client_config(settings),
     )
 
 
