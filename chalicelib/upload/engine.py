@@ -28,7 +28,7 @@ thread), which is the only scheduler. The engine is cut into roles, as boto's s3
   file whose size and ETag match is skipped. An interrupted multipart upload continues from its
   checkpoint: ListParts says which parts are there, only the others are sent.
 - Stop: `should_stop()` is asked before every file and every part, and every STOP_POLL_SECONDS
-  while the job thread waits for its units. On a stop nothing new starts, a unit that can stop
+  while the job thread waits for its units (`cancellation`). On a stop nothing new starts, a unit that can stop
   midway does (hashing a large source to compare it with the bucket's copy), the requests in
   flight finish, then open multipart uploads are aborted (CANCEL) or left open for the next
   attempt (SUSPEND).
@@ -51,7 +51,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from chalicelib.upload import multipart
-from chalicelib.upload.cancellation import STOP_POLL_SECONDS, StopMode, UnitInterrupted, never_stop
+from chalicelib.upload.cancellation import StopMode, never_stop
 from chalicelib.upload.failures import classify_error, watch_throttle_answers
 from chalicelib.upload.items import (
     EngineConfig,
@@ -82,7 +82,6 @@ __all__ = [
     "MAX_PART_SIZE",
     "MIB",
     "MIN_PART_SIZE",
-    "STOP_POLL_SECONDS",
     "EngineConfig",
     "MultipartCheckpoint",
     "NullListener",
@@ -91,7 +90,6 @@ __all__ = [
     "StopMode",
     "TransferEngine",
     "TransferListener",
-    "UnitInterrupted",
     "UploadItem",
     "UploadResult",
     "choose_part_size",
