@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     auth_jwt_issuer: str = ""  # when set, a token's `iss` must be it
     auth_jwt_max_lifetime_seconds: int = Field(default=DEFAULT_JWT_MAX_LIFETIME_SECONDS, ge=60)
     upload_concurrency: int = Field(default=32, ge=1, le=256)
+    # The adaptive limit's ceiling (docs/configuration.md says why 128); at or below
+    # upload_concurrency, the engine keeps a fixed upload_concurrency.
+    upload_concurrency_max: int = Field(default=128, ge=1, le=512)
     part_concurrency: int = Field(default=8, ge=1, le=10)
     part_size_mb: int = Field(default=8, ge=5, le=5 * 1024)
     multipart_threshold_mb: int = Field(default=8, ge=5, le=5 * 1024)
@@ -139,6 +142,11 @@ class Settings(BaseSettings):
     def in_lambda(self) -> bool:
         # AWS_EXECUTION_ENV alone is not enough: CloudShell and others set it too; Lambda's is AWS_Lambda_<runtime>.
         return bool(self.aws_lambda_function_name) or self.aws_execution_env.startswith(LAMBDA_EXECUTION_ENV_PREFIX)
+
+    @property
+    def upload_concurrency_ceiling(self) -> int:
+        """The most requests a job may keep in flight: what the pool and the connections are sized to."""
+        return max(self.upload_concurrency, self.upload_concurrency_max)
 
     @property
     def part_size(self) -> int:

@@ -21,7 +21,7 @@ def spaces_client_config(settings: Settings) -> Any:
         region_name=settings.spaces_region,
         request_checksum_calculation="when_required",
         response_checksum_validation="when_required",
-        max_pool_connections=settings.upload_concurrency + 8,
+        max_pool_connections=settings.upload_concurrency_ceiling + 8,  # one per pool thread, and a margin
         retries={"mode": "standard", "max_attempts": 3},
         connect_timeout=10,
         read_timeout=60,

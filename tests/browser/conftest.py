@@ -2,7 +2,7 @@
 
 One runtime (`make run`'s code: HTTP API, WebSocket gateway, moto's S3 and SQS, workers) serves every
 browser test of the session, on free ports, over a temporary SOURCE_ROOT. Uploads run one request at
-a time (UPLOAD_CONCURRENCY=1) so that a job with many files stays active long enough to be cancelled;
+a time (UPLOAD_CONCURRENCY=1, UPLOAD_CONCURRENCY_MAX=1) so that a job with many files stays active long enough to be cancelled;
 small jobs still take well under a second. Each test works on its own resource name, so tests never
 see each other's jobs once the page's search filter holds that name.
 """
@@ -211,6 +211,7 @@ def running_stack(source_root: Path) -> Iterator[Stack]:
         {
             "STAGE": "local",
             "UPLOAD_CONCURRENCY": "1",
+            "UPLOAD_CONCURRENCY_MAX": "1",  # fixed: no adaptive growth
             "PROGRESS_INTERVAL_MS": "100",
         }
     )

@@ -44,6 +44,7 @@ SETTINGS = {
     "PART_SIZE_MB": "5",
     "MULTIPART_THRESHOLD_MB": "5",
     "UPLOAD_CONCURRENCY": "1",
+    "UPLOAD_CONCURRENCY_MAX": "1",  # fixed: no adaptive growth
     "PART_CONCURRENCY": "1",
 }
 
