@@ -9,6 +9,7 @@ from chalice import Chalice, Response
 from chalice.app import Request
 
 from chalicelib.blueprints.dashboard import dashboard as dashboard_blueprint
+from chalicelib.blueprints.invocations import invocations as invocations_blueprint
 from chalicelib.blueprints.maintenance import bp as maintenance_blueprint
 from chalicelib.blueprints.maintenance import hls_dead_letters, master_dead_letters, scheduled_maintenance
 from chalicelib.blueprints.websocket import on_ws_connect, on_ws_disconnect, on_ws_message
@@ -39,6 +40,7 @@ __all__ = [
 
 app = Chalice(app_name="studio-uploads")
 app.experimental_feature_flags.update(["WEBSOCKETS"])
+app.register_blueprint(invocations_blueprint)  # first: its middleware wraps the others, their lines carry the id
 app.register_blueprint(maintenance_blueprint)
 app.register_blueprint(dashboard_blueprint)
 app.register_blueprint(websocket_blueprint)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from chalicelib import logs
 from chalicelib.errors import ConfigurationError
 
 MIB = 1024 * 1024
@@ -60,6 +61,8 @@ class Settings(BaseSettings):
     master_recheck_seconds: int = Field(default=15, ge=0, le=900)
     master_wait_seconds: int = Field(default=3600, ge=0)
     job_retention_days: int = Field(default=30, ge=0)
+    # The JSON logs' threshold (chalicelib/logs.py); a typo fails at start rather than logging everything.
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     # The WebSocket API's management endpoint, for workers that push events outside a ws handler.
     websocket_api_domain: str = ""
     websocket_api_stage: str = ""
@@ -68,6 +71,11 @@ class Settings(BaseSettings):
     # Set by the Lambda runtime itself: a function never runs a local stage, whatever its STAGE says.
     aws_lambda_function_name: str = ""
     aws_execution_env: str = ""
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
 
     @field_validator("source_buckets", mode="before")
     @classmethod
@@ -118,4 +126,5 @@ def get_settings() -> Settings:
 
     settings = with_secrets(Settings())
     settings.check_deployed()
+    logs.configure(settings)
     return settings

@@ -3,7 +3,6 @@ handlers of both dead-letter queues. Each parses its input and calls one chalice
 
 from __future__ import annotations
 
-import logging
 import os
 from typing import Any
 
@@ -16,8 +15,6 @@ from chalicelib.jobs.model import CleanupRequest, QueueName
 from chalicelib.queue import DEAD_LETTER_SUFFIX
 from chalicelib.responses import CleanupResult, FixStuckResult, SyncResult
 from chalicelib.services import get_services
-
-logger = logging.getLogger(__name__)
 
 bp = Blueprint(__name__)
 

@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import functools
-import logging
 import os
 import re
 import subprocess
@@ -38,8 +37,7 @@ from chalicelib.local.worker_process import (
     require_shared_store,
     worker_environment,
 )
-
-logger = logging.getLogger(__name__)
+from chalicelib.logs import logger
 
 RECEIVE_WAIT_SECONDS = 1  # short long-poll, so a stop is noticed within a second
 RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")

@@ -8,7 +8,6 @@ covers the objects it skipped because identical bytes were already there.
 
 from __future__ import annotations
 
-import logging
 import posixpath
 from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
@@ -19,9 +18,8 @@ from botocore.exceptions import ClientError
 
 from chalicelib.errors import UploadError
 from chalicelib.jobs.model import JobType, UploadJob, as_utc
+from chalicelib.logs import logger
 from chalicelib.upload import layout
-
-logger = logging.getLogger(__name__)
 
 DELETE_BATCH = 1000  # DeleteObjects takes at most 1,000 keys
 GONE_UPLOAD_CODES = frozenset({"NoSuchUpload", "404"})

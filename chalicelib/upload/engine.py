@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import logging
 import math
 import posixpath
 import queue
@@ -62,10 +61,9 @@ from urllib3.exceptions import HTTPError as Urllib3HTTPError
 
 from chalicelib.config import Settings
 from chalicelib.errors import ErrorCode, PermanentUploadError, RetryableUploadError, UploadError
+from chalicelib.logs import logger
 from chalicelib.upload.layout import acl_for, headers_for
 from chalicelib.upload.sources import SourceFile
-
-log = logging.getLogger(__name__)
 
 MIB = 1024 * 1024
 MIN_PART_SIZE = 5 * MIB  # S3's floor for every part but the last
@@ -459,7 +457,7 @@ class TransferEngine:
         # Fewer pooled connections than threads makes urllib3 open and drop one per request.
         client_config = getattr(getattr(client, "meta", None), "config", None)
         if client_config is not None and client_config.max_pool_connections < self.config.concurrency:
-            log.warning(
+            logger.warning(
                 "the S3 client keeps %d connections for %d upload threads; raise max_pool_connections",
                 client_config.max_pool_connections,
                 self.config.concurrency,
@@ -791,7 +789,7 @@ class _Run:
             try:
                 self.engine.abort(self.bucket, upload.key, upload.upload_id)
             except Exception:  # best effort: the checkpoint stays, cleanup can abort it later
-                log.warning("could not abort %s (%s)", upload.key, upload.upload_id, exc_info=True)
+                logger.warning("could not abort %s (%s)", upload.key, upload.upload_id, exc_info=True)
                 still_open.append(upload)
                 continue
             self.listener.multipart_aborted(upload.key, upload.upload_id)

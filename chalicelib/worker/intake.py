@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from chalicelib.config import Settings
@@ -11,10 +10,9 @@ from chalicelib.http import parse
 from chalicelib.jobs.model import CreateJobRequest, UploadJob, new_job_document
 from chalicelib.jobs.service import check_sources
 from chalicelib.jobs.store import JobStore
+from chalicelib.logs import logger
 from chalicelib.queue import QueueMessage
 from chalicelib.realtime.events import JobEvent, Notifier
-
-logger = logging.getLogger(__name__)
 
 
 def message_job_id(message: QueueMessage) -> str:
