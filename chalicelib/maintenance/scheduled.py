@@ -30,7 +30,7 @@ def remove_expired_jobs(services: MaintenanceServices, retention_days: int) -> i
 
 def run_scheduled_maintenance(services: MaintenanceServices) -> dict[str, Any]:
     """What the schedule runs. Answers `{"fixStuck": {...}, "pendingSends": {"sent": n},
-    "retention": {"deleted": n}, "oldestWaitingSeconds": s}` (0 when nothing waits)."""
+    "retention": {"deleted": n}}`; the oldest waiting job's age goes out as a metric only."""
     fixed = fix_stuck(services)
     grace = outbox.send_grace_seconds(services.settings.lease_seconds)
     sent = outbox.send_pending(services.store, services.queue, grace_seconds=grace)
@@ -40,11 +40,5 @@ def run_scheduled_maintenance(services: MaintenanceServices) -> dict[str, Any]:
             "retention removed %d finished jobs older than %d days", deleted, services.settings.job_retention_days
         )
     oldest = oldest_waiting(services.store, {})
-    age = oldest[1] if oldest else 0.0
-    cloudwatch.publish_oldest_waiting(age, services.settings.stage)
-    return {
-        "fixStuck": fixed,
-        "pendingSends": {"sent": sent},
-        "retention": {"deleted": deleted},
-        "oldestWaitingSeconds": age,
-    }
+    cloudwatch.publish_oldest_waiting(oldest[1] if oldest else 0.0, services.settings.stage)
+    return {"fixStuck": fixed, "pendingSends": {"sent": sent}, "retention": {"deleted": deleted}}
