@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -34,10 +35,21 @@ if TYPE_CHECKING:
 SERVICE = "studio-uploads"
 DEFAULT_LEVEL = "INFO"  # until the settings are read; then LOG_LEVEL (chalicelib/config.py)
 
+
+class StdoutHandler(logging.StreamHandler):
+    """Writes to sys.stdout as it is when a line is written, not as it was at import: a process that
+    points it elsewhere (bench/system.py keeps stdout for its answers) gets the lines there."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stdout
+        super().emit(record)
+
+
 # An explicit level: Powertools would otherwise read LOG_LEVEL itself at import, before it is validated.
 logger = Logger(
     service=SERVICE,
     level=DEFAULT_LEVEL,
+    logger_handler=StdoutHandler(),
     utc=True,
     use_rfc3339=True,
     location="%(module)s.%(funcName)s:%(lineno)d",  # Powertools' default names no module
