@@ -19,17 +19,22 @@ is logged and never fails the job. POWERTOOLS_METRICS_DISABLED=true turns the ou
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 
 from chalicelib.logs import logger
-from chalicelib.worker.results import Action, WorkerResult
+
+if TYPE_CHECKING:
+    from chalicelib.worker.results import WorkerResult
 
 NAMESPACE = "StudioUploads"
 
 
 def publish_result(result: WorkerResult, stage: str) -> None:
     """The metrics of one worker turn that finished its job; nothing for any other turn."""
+    from chalicelib.worker.results import Action  # here: the worker package (pymongo...) is not for `import app`
+
     job = result.job
     if job is None:
         return
