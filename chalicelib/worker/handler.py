@@ -64,14 +64,16 @@ def handle_message(
     job = services.store.find(job_id)
     if job is None:
         if not message.job:
-            logger.warning("acknowledging a message for unknown job %s (it carries no job to create)", job_id)
+            logger.warning(
+                "acknowledging a message for unknown job %s (it carries no job to create)", job_id, jobId=job_id
+            )
             return WorkerResult(Action.UNKNOWN_JOB, job_id)
         try:
             job = create_from_spec(
                 job_id, message.job, store=services.store, notifier=services.notifier, settings=services.settings
             )
         except Invalid as exc:
-            logger.warning("acknowledging a message whose job %s is invalid: %s", job_id, exc)
+            logger.warning("acknowledging a message whose job %s is invalid: %s", job_id, exc, jobId=job_id)
             return WorkerResult(Action.INVALID_SPEC, job_id, detail=str(exc))
     turn = JobTurn(
         services,
