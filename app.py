@@ -38,7 +38,9 @@ __all__ = [
     "upload_master_worker",
 ]
 
-app = Chalice(app_name="studio-uploads")
+# Chalice's own logger is named after the app, as the service's JSON logger is (chalicelib/logs.py): without
+# configure_logs=False it would add a plain-text handler to it and set it to ERROR.
+app = Chalice(app_name="studio-uploads", configure_logs=False)
 app.experimental_feature_flags.update(["WEBSOCKETS"])
 app.register_blueprint(invocations_blueprint)  # first: its middleware wraps the others, their lines carry the id
 app.register_blueprint(maintenance_blueprint)

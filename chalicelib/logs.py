@@ -40,6 +40,9 @@ class StdoutHandler(logging.StreamHandler):
     """Writes to sys.stdout as it is when a line is written, not as it was at import: a process that
     points it elsewhere (bench/system.py keeps stdout for its answers) gets the lines there."""
 
+    def __init__(self) -> None:
+        super().__init__(sys.stdout)
+
     def emit(self, record: logging.LogRecord) -> None:
         self.stream = sys.stdout
         super().emit(record)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -16,7 +17,7 @@ from pydantic import ValidationError
 from chalicelib import logs
 from chalicelib.config import Settings
 from chalicelib.jobs.model import CreateJobRequest, UploadJob, new_job_document, utcnow
-from chalicelib.logs import logger
+from chalicelib.logs import SERVICE, logger
 
 
 def lines(stream: io.StringIO) -> list[dict[str, Any]]:
@@ -109,3 +110,14 @@ def test_the_settings_give_the_stage_and_the_level(service_logs: io.StringIO, co
 def test_an_unknown_log_level_fails_at_start() -> None:
     with pytest.raises(ValidationError, match="log_level"):
         Settings(log_level="verbose")
+
+
+def test_the_chalice_app_leaves_the_service_logger_one_json_handler_and_its_level() -> None:
+    """Chalice's logger is named after the app, as the service's is: it must add no text handler (each line
+    would be printed twice) and no level of its own (ERROR, which would drop every INFO line)."""
+    import app
+
+    assert app.app.log is logging.getLogger(SERVICE)
+    ours = [type(handler) for handler in app.app.log.handlers if not type(handler).__module__.startswith("_pytest")]
+    assert ours == [logs.StdoutHandler]
+    assert app.app.log.level == logging.INFO
