@@ -8,6 +8,7 @@
   (LOCAL_WORKER_PROCESSES=1) one OS process each, restarted when killed (chalicelib/local/worker_process.py).
 - Schedules: every `@app.schedule` handler on a timer.
 - WebSocket: the local gateway (chalicelib/local/ws_gateway.py).
+- CloudWatch metrics: off (POWERTOOLS_METRICS_DISABLED=true unless set; chalicelib/metrics/cloudwatch.py).
 - MongoDB: the embedded store in this process, or with `LOCAL_MONGO=wire` the wire-protocol server
   in its own process (chalicelib/local/mongo_wire.py) on `MONGO_PORT`; an explicit `MONGODB_URI` wins.
 """
@@ -285,6 +286,9 @@ class LocalRuntime:
             os.environ["SPACES_ENDPOINT"] = options.spaces_endpoint
         options.source_root.mkdir(parents=True, exist_ok=True)
         os.environ.setdefault("STAGE", "local")
+        # Nothing reads CloudWatch metrics here (GET /v1/studio/metrics is the local view): their EMF lines
+        # would only crowd the logs, the demo's progress and the benchmarks. =false shows them.
+        os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
         os.environ["SPACES_BUCKET"] = options.bucket
         os.environ["SOURCE_ROOT"] = str(options.source_root.resolve())
         os.environ["CDN_BASE_URL"] = options.cdn_base_url or f"{options.aws_endpoint}/{options.bucket}"
