@@ -9,6 +9,7 @@ from chalice import Chalice, Response
 from chalice.app import Request
 
 from chalicelib.blueprints.dashboard import dashboard as dashboard_blueprint
+from chalicelib.blueprints.invocations import invocations as invocations_blueprint
 from chalicelib.blueprints.maintenance import bp as maintenance_blueprint
 from chalicelib.blueprints.maintenance import hls_dead_letters, master_dead_letters, scheduled_maintenance
 from chalicelib.blueprints.notifications import deliver_notifications, notifications_bp
@@ -50,8 +51,11 @@ __all__ = [
     "upload_master_worker",
 ]
 
-app = Chalice(app_name="studio-uploads")
+# Chalice's own logger is named after the app, as the service's JSON logger is (chalicelib/logs.py): without
+# configure_logs=False it would add a plain-text handler to it and set it to ERROR.
+app = Chalice(app_name="studio-uploads", configure_logs=False)
 app.experimental_feature_flags.update(["WEBSOCKETS"])
+app.register_blueprint(invocations_blueprint)  # first: its middleware wraps the others, their lines carry the id
 app.register_blueprint(maintenance_blueprint)
 app.register_blueprint(dashboard_blueprint)
 app.register_blueprint(websocket_blueprint)

@@ -6,12 +6,13 @@ import os
 from collections.abc import Callable, Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Literal, Self
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from chalicelib import logs
 from chalicelib.errors import ConfigurationError, ErrorCode
 from chalicelib.secrets import default_ssm_client, named_parameters, read_secrets
 
@@ -72,6 +73,8 @@ class Settings(BaseSettings):
     master_recheck_seconds: int = Field(default=15, ge=0, le=900)
     master_wait_seconds: int = Field(default=3600, ge=0)
     job_retention_days: int = Field(default=30, ge=0)
+    # The JSON logs' threshold (chalicelib/logs.py); a typo fails at start rather than logging everything.
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     # The WebSocket API's management endpoint, for workers that push events outside a ws handler.
     websocket_api_domain: str = ""
     websocket_api_stage: str = ""
@@ -90,6 +93,11 @@ class Settings(BaseSettings):
     # Set by the Lambda runtime itself: a function never runs a local stage, whatever its STAGE says.
     aws_lambda_function_name: str = ""
     aws_execution_env: str = ""
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
 
     @field_validator("source_buckets", mode="before")
     @classmethod
@@ -211,4 +219,5 @@ def get_settings() -> Settings:
     settings = with_secrets(Settings())
     settings.check_deployed()
     settings.check_notifications()
+    logs.configure(settings)
     return settings

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import threading
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -11,6 +10,7 @@ from chalicelib.config import Settings, get_settings
 from chalicelib.errors import ConfigurationError
 from chalicelib.jobs.model import QueueName
 from chalicelib.jobs.store import JobStore
+from chalicelib.logs import logger
 from chalicelib.queue import JobQueue
 from chalicelib.realtime.connections import ConnectionRegistry
 from chalicelib.realtime.events import LogNotifier, Notifier
@@ -22,8 +22,6 @@ if TYPE_CHECKING:
     from chalicelib.notify.delivery import Sink
     from chalicelib.notify.enqueue import NotificationEnqueuer
     from chalicelib.upload.engine import TransferEngine
-
-logger = logging.getLogger(__name__)
 
 
 class Services:

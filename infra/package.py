@@ -13,7 +13,7 @@ cannot say, because it depends on the handlers app.py has, is done here on the m
   the template itself (no account id in .chalice/config.json);
 - the Lambda role gets the access policy of infra/resources.json, and Chalice's wildcard SQS and
   `execute-api:ManageConnections` statements are replaced by ones scoped to this stack's queues and WebSocket API;
-- the template's parameter defaults follow the stage (QUEUE_PREFIX, the secrets' SSM path, SOURCE_BUCKETS);
+- the template's parameter defaults follow the stage (STAGE, QUEUE_PREFIX, the secrets' SSM path, SOURCE_BUCKETS);
 - a Blueprint's handler that app.py re-exports is entered through `app.<name>`, so Lambda imports app.py and its
   middleware wraps the handler (aws/chalice#1566); the others are named in a warning.
 
@@ -109,6 +109,9 @@ def wire(template: dict[str, Any], stage: dict[str, Any]) -> dict[str, Any]:
 
 def set_parameter_defaults(template: dict[str, Any], env: dict[str, str]) -> None:
     parameters = template["Parameters"]
+    if not env.get("STAGE"):
+        raise PackagingError("the stage sets no STAGE: the functions need it, and the alarms read their metrics by it")
+    parameters["Stage"]["Default"] = env["STAGE"]
     parameters["QueuePrefix"]["Default"] = env.get("QUEUE_PREFIX", "")
     parameters["SecretsPath"]["Default"] = secrets_path(env)
     parameters["SourceBuckets"]["Default"] = env.get("SOURCE_BUCKETS", "")

@@ -223,6 +223,33 @@ def make_job(store: JobStore) -> Any:
     return make
 
 
+# --- Logs (tests/unit/test_log_context.py, tests/integration/test_logs_hold_no_secrets.py) ---------------------
+
+
+@pytest.fixture
+def service_logs() -> Iterator[Any]:
+    """Every line the service logs from now on, at DEBUG (the most it ever says), as its JSON text; other
+    libraries' warnings (what `make run` and Lambda show of them) too. The level is put back after."""
+    import io
+    import logging
+
+    from chalicelib.logs import SERVICE, logger
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logger.registered_formatter)
+    others = logging.StreamHandler(stream)
+    others.setLevel(logging.WARNING)
+    level = logger.log_level
+    logger.addHandler(handler)
+    logger.setLevel("DEBUG")
+    logging.getLogger().addHandler(others)
+    yield stream
+    logging.getLogger().removeHandler(others)
+    logging.getLogger(SERVICE).removeHandler(handler)
+    logger.setLevel(level)
+
+
 # --- WebSocket (tests/*/test_websocket_*.py, tests/unit/test_notifier_*.py) -----------------------------
 
 

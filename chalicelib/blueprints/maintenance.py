@@ -3,7 +3,6 @@ handlers of both dead-letter queues. Each parses its input and calls one chalice
 
 from __future__ import annotations
 
-import logging
 import os
 from typing import Any
 
@@ -18,8 +17,6 @@ from chalicelib.responses import CleanupResult, FixStuckResult, SyncResult
 from chalicelib.services import get_services
 from chalicelib.usecases.dead_letter import handle_dead_letter
 from chalicelib.validation import parse
-
-logger = logging.getLogger(__name__)
 
 bp = Blueprint(__name__)
 

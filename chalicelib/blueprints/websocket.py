@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import json
-import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -19,10 +18,9 @@ from chalice.app import Chalice, WebsocketAPI, WebsocketEvent, WebsocketEventSou
 
 from chalicelib.errors import Forbidden, Invalid, Unauthorized
 from chalicelib.http import as_chalice_error
+from chalicelib.logs import logger
 from chalicelib.realtime.senders import Sender
 from chalicelib.services import get_services
-
-logger = logging.getLogger(__name__)
 
 FLUSH_TIMEOUT_SECONDS = 5.0
 FLUSH_MARGIN_SECONDS = 1.0  # left to the Lambda runtime after the flush

@@ -24,7 +24,9 @@ workers_bp = Blueprint(__name__)
 
 
 def handle_event(event: SQSEvent) -> None:
-    """Every record of the batch (one, as configured) through the worker, with the Lambda's clock."""
+    """Every record of the batch (one, as configured) through the worker, with the Lambda's clock;
+    then the metrics of the job it finished, if it did (chalicelib/metrics/cloudwatch.py)."""
+    from chalicelib.metrics import cloudwatch
     from chalicelib.services import get_services  # imported here: `import app` stays cheap
     from chalicelib.worker import WorkerOptions, handle_message
 
@@ -32,13 +34,14 @@ def handle_event(event: SQSEvent) -> None:
     options = WorkerOptions.from_environment()
     context: Any = event.context  # Chalice types it as a dict; Lambda passes its LambdaContext
     for record in event:
-        handle_message(
+        result = handle_message(
             record.body,
             services=services,
             context_remaining_ms=context.get_remaining_time_in_millis,
             receipt_handle=record.receipt_handle,
             options=options,
         )
+        cloudwatch.publish_result(result, services.settings.stage)  # before returning: Lambda may freeze us
 
 
 @workers_bp.on_sqs_message(queue=HLS_QUEUE, batch_size=1)

@@ -15,7 +15,6 @@ that ended in the window. The backlog is now, whatever the window.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -25,8 +24,7 @@ from chalicelib.errors import Invalid
 from chalicelib.jobs.model import JobFilters, JobStatus, as_utc
 from chalicelib.jobs.percentiles import summary
 from chalicelib.jobs.store import JobStore, list_query
-
-logger = logging.getLogger(__name__)
+from chalicelib.logs import logger
 
 MAX_BUCKETS = 400
 FAILURE_REASONS_SHOWN = 20

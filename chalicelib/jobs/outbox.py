@@ -13,15 +13,13 @@ claim wins; a message for a job that is not due is put back for the rest of its 
 
 from __future__ import annotations
 
-import logging
 import math
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from chalicelib.jobs.model import JobStatus, QueueName, UploadJob
 from chalicelib.jobs.store import JobStore
-
-logger = logging.getLogger(__name__)
+from chalicelib.logs import logger
 
 SEND_PENDING = "sendPendingAt"
 SWEEP_LIMIT = 100  # a bound on one sweep's sends; what is left goes in the next sweep
@@ -82,8 +80,12 @@ def send_pending(store: JobStore, queue: MessageQueue, *, grace_seconds: float, 
         try:
             send(store, queue, job, delay_seconds=remaining_delay(job, now))
         except Exception:  # SQS is failing: the rest waits for the next sweep
-            logger.exception("could not send the pending message of %s; the next sweep will", job.job_id)
+            logger.exception(
+                "could not send the pending message of %s; the next sweep will", job.job_id, jobId=job.job_id
+            )
             break
-        logger.info("sent the pending message of %s (its sender stopped before sending it)", job.job_id)
+        logger.info(
+            "sent the pending message of %s (its sender stopped before sending it)", job.job_id, jobId=job.job_id
+        )
         sent += 1
     return sent

@@ -11,15 +11,16 @@ from types import FrameType
 from chalicelib.auth import TokenPolicy
 from chalicelib.errors import ConfigurationError
 from chalicelib.local.runtime import LocalRuntime, RuntimeOptions
+from chalicelib.logs import logger
 
 
 def main() -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("botocore").setLevel(logging.WARNING)
+    # The service logs JSON lines on stdout (chalicelib/logs.py); other libraries only their warnings, as text.
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     stop = threading.Event()
 
     def request_stop(signum: int, _frame: FrameType | None) -> None:
-        logging.info("received %s, stopping", signal.Signals(signum).name)
+        logger.info("received %s, stopping", signal.Signals(signum).name)
         stop.set()
 
     # Installed explicitly: a shell may start us in the background with SIGINT ignored.

@@ -10,6 +10,7 @@
 - WebSocket: the local gateway (chalicelib/local/ws_gateway.py).
 - Notifications: their queue is polled like the others; with LOCAL_WEBHOOK_RECEIVER=1 a tiny receiver
   (chalicelib/local/webhook_receiver.py) is one of the webhooks, and logs what arrives.
+- CloudWatch metrics: off (POWERTOOLS_METRICS_DISABLED=true unless set; chalicelib/metrics/cloudwatch.py).
 - MongoDB: the embedded store in this process, or with `LOCAL_MONGO=wire` the wire-protocol server
   in its own process (chalicelib/local/mongo_wire.py) on `MONGO_PORT`; an explicit `MONGODB_URI` wins.
 """
@@ -17,7 +18,6 @@
 from __future__ import annotations
 
 import functools
-import logging
 import os
 import re
 import subprocess
@@ -47,8 +47,7 @@ from chalicelib.local.worker_process import (
     require_shared_store,
     worker_environment,
 )
-
-logger = logging.getLogger(__name__)
+from chalicelib.logs import logger
 
 RECEIVE_WAIT_SECONDS = 1  # short long-poll, so a stop is noticed within a second
 RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
@@ -300,6 +299,9 @@ class LocalRuntime:
             os.environ["SPACES_ENDPOINT"] = options.spaces_endpoint
         options.source_root.mkdir(parents=True, exist_ok=True)
         os.environ.setdefault("STAGE", "local")
+        # Nothing reads CloudWatch metrics here (GET /v1/studio/metrics is the local view): their EMF lines
+        # would only crowd the logs, the demo's progress and the benchmarks. =false shows them.
+        os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
         os.environ["SPACES_BUCKET"] = options.bucket
         os.environ["SOURCE_ROOT"] = str(options.source_root.resolve())
         os.environ["CDN_BASE_URL"] = options.cdn_base_url or f"{options.aws_endpoint}/{options.bucket}"

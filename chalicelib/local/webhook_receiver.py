@@ -8,16 +8,14 @@ demo can show a failure notification arriving.
 from __future__ import annotations
 
 import json
-import logging
 import threading
 import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from chalicelib.logs import logger
 from chalicelib.notify.signature import HEADER, verify
-
-logger = logging.getLogger(__name__)
 
 PATH = "/local/webhook"
 

@@ -18,6 +18,8 @@ import sys
 import threading
 from types import FrameType
 
+from chalicelib.logs import logger
+
 PARENT_CHECK_SECONDS = 1.0
 
 
@@ -35,17 +37,17 @@ def stop_with_parent(stop: threading.Event) -> None:
     parent = os.getppid()
     while not stop.wait(PARENT_CHECK_SECONDS):
         if os.getppid() != parent:
-            logging.getLogger(__name__).warning("the runtime is gone; stopping")
+            logger.warning("the runtime is gone; stopping")
             stop.set()
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_arguments(argv)
     name = args.name or args.handler
+    # The service logs JSON lines on stdout (chalicelib/logs.py); other libraries only their warnings, as text.
     logging.basicConfig(
-        level=logging.INFO, format=f"%(asctime)s %(levelname)s {name}[%(process)d] %(name)s: %(message)s"
+        level=logging.WARNING, format=f"%(asctime)s %(levelname)s {name}[%(process)d] %(name)s: %(message)s"
     )
-    logging.getLogger("botocore").setLevel(logging.WARNING)
     stop = threading.Event()
 
     def request_stop(_signum: int, _frame: FrameType | None) -> None:

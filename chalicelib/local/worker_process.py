@@ -18,7 +18,6 @@ production `ApiGatewaySender` (`WEBSOCKET_API_DOMAIN` set to its http:// URL, an
 
 from __future__ import annotations
 
-import logging
 import signal
 import subprocess
 import sys
@@ -30,8 +29,7 @@ from pathlib import Path
 
 from chalicelib.config import Settings
 from chalicelib.errors import ConfigurationError
-
-logger = logging.getLogger(__name__)
+from chalicelib.logs import logger
 
 ROOT = Path(__file__).resolve().parents[2]  # where `app.py` is: the worker imports it
 CHECK_SECONDS = 0.2  # how soon a dead process is noticed

@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import concurrent.futures
-import logging
 import os
 import threading
 import time
@@ -38,11 +37,10 @@ from websockets.http11 import Request, Response
 
 from chalicelib.jobs.model import utcnow
 from chalicelib.local.ws_management import ManagementApi
+from chalicelib.logs import logger
 from chalicelib.realtime.connections import ConnectionRegistry
 from chalicelib.realtime.senders import SEND_TIMEOUT_SECONDS, ConnectionGone
 from chalicelib.services import Services
-
-logger = logging.getLogger(__name__)
 
 LOCAL_API_ID = "local"
 HANDLER_THREADS = 8

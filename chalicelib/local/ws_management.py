@@ -13,16 +13,14 @@ Requests are not authenticated: the server listens on the loopback only, for the
 from __future__ import annotations
 
 import json
-import logging
 import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from chalicelib.logs import logger
 from chalicelib.realtime.senders import ConnectionGone, Sender
-
-logger = logging.getLogger(__name__)
 
 CONNECTIONS_PATH = "/@connections/"
 

@@ -8,7 +8,6 @@ covers the objects it skipped because identical bytes were already there.
 
 from __future__ import annotations
 
-import logging
 import posixpath
 from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
@@ -20,8 +19,7 @@ from botocore.exceptions import ClientError
 from chalicelib.errors import UploadError
 from chalicelib.jobs import layout
 from chalicelib.jobs.model import JobType, UploadJob, as_utc
-
-logger = logging.getLogger(__name__)
+from chalicelib.logs import logger
 
 DELETE_BATCH = 1000  # DeleteObjects takes at most 1,000 keys
 GONE_UPLOAD_CODES = frozenset({"NoSuchUpload", "404"})

@@ -18,7 +18,6 @@ second call finds nothing and answers zeros.
 
 from __future__ import annotations
 
-import logging
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,13 +29,12 @@ from chalicelib.errors import Conflict, ConflictReason, UploadError
 from chalicelib.jobs import states
 from chalicelib.jobs.model import CleanupRequest, UploadJob
 from chalicelib.jobs.store import CLEANUP_CLAIM_FIELDS, JobStore, no_cleanup_running
+from chalicelib.logs import logger
 from chalicelib.maintenance.bucket import abort_uploads, checkpointed_uploads, delete_keys, listed_uploads, own_keys
 from chalicelib.maintenance.context import MaintenanceServices
 from chalicelib.maintenance.ownership import relied_on
 from chalicelib.upload.engine import list_existing
 from chalicelib.upload.sources import Sources
-
-logger = logging.getLogger(__name__)
 
 CLEANABLE = sorted(status.value for status in states.CLEANABLE)
 IN_CLEANABLE_STATE = {"status": {"$in": CLEANABLE}}
@@ -130,8 +128,10 @@ def clean(job: UploadJob, request: CleanupRequest, services: MaintenanceServices
     kept = tuple(key for key in mine if key in present and key not in deleted)
     _record_cleanup(store, job, [key for key in own if key not in kept])
     if relied:
-        logger.info("cleanup of %s left %d objects other jobs rely on", job.job_id, len(relied))
-    logger.info("cleaned up %s: %d uploads aborted, %d objects deleted", job.job_id, aborted, len(deleted))
+        logger.info("cleanup of %s left %d objects other jobs rely on", job.job_id, len(relied), jobId=job.job_id)
+    logger.info(
+        "cleaned up %s: %d uploads aborted, %d objects deleted", job.job_id, aborted, len(deleted), jobId=job.job_id
+    )
     return Cleaned(aborted, len(deleted), removed_files, kept)
 
 

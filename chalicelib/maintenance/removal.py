@@ -10,16 +10,13 @@
 
 from __future__ import annotations
 
-import logging
-
 from chalicelib.errors import Conflict, ConflictReason, NotFound
 from chalicelib.jobs import states
 from chalicelib.jobs.model import ClearStatus, JobStatus, UploadJob
+from chalicelib.logs import logger
 from chalicelib.maintenance.cleanup import KEEP_SOURCES, claimed, clean, holding
 from chalicelib.maintenance.context import MaintenanceServices
 from chalicelib.maintenance.ownership import hand_over_published
-
-logger = logging.getLogger(__name__)
 
 
 def delete_finished_job(job_id: str, services: MaintenanceServices) -> UploadJob:
@@ -43,10 +40,10 @@ def clear_finished(services: MaintenanceServices, status: ClearStatus, older_tha
         try:
             delete_finished_job(job_id, services)
         except (Conflict, NotFound) as error:
-            logger.info("kept %s: %s", job_id, error)
+            logger.info("kept %s: %s", job_id, error, jobId=job_id)
             continue
         except Exception:  # the bucket or the store failing for one job never stops the others
-            logger.exception("could not delete %s; it stays for the next run", job_id)
+            logger.exception("could not delete %s; it stays for the next run", job_id, jobId=job_id)
             continue
         deleted += 1
     return deleted

@@ -1,17 +1,18 @@
-"""The scheduled run (every 5 minutes, SPEC 7): fix-stuck, pending sends, then retention."""
+"""The scheduled run (every 5 minutes, SPEC 7): fix-stuck, pending sends, retention, then the age of the
+oldest waiting job as a CloudWatch metric (the alarm on jobs nobody takes, chalicelib/metrics/cloudwatch.py)."""
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from chalicelib.jobs import outbox
+from chalicelib.jobs.analytics import oldest_waiting
 from chalicelib.jobs.model import ClearStatus
+from chalicelib.logs import logger
 from chalicelib.maintenance.context import MaintenanceServices
 from chalicelib.maintenance.removal import clear_finished
 from chalicelib.maintenance.stuck import fix_stuck
-
-logger = logging.getLogger(__name__)
+from chalicelib.metrics import cloudwatch
 
 
 def remove_expired_jobs(services: MaintenanceServices, retention_days: int) -> int:
@@ -29,7 +30,7 @@ def remove_expired_jobs(services: MaintenanceServices, retention_days: int) -> i
 
 def run_scheduled_maintenance(services: MaintenanceServices) -> dict[str, Any]:
     """What the schedule runs. Answers `{"fixStuck": {...}, "pendingSends": {"sent": n},
-    "retention": {"deleted": n}}`."""
+    "retention": {"deleted": n}}`; the oldest waiting job's age goes out as a metric only."""
     fixed = fix_stuck(services)
     grace = outbox.send_grace_seconds(services.settings.lease_seconds)
     sent = outbox.send_pending(services.store, services.queue, grace_seconds=grace)
@@ -38,4 +39,6 @@ def run_scheduled_maintenance(services: MaintenanceServices) -> dict[str, Any]:
         logger.info(
             "retention removed %d finished jobs older than %d days", deleted, services.settings.job_retention_days
         )
+    oldest = oldest_waiting(services.store, {})
+    cloudwatch.publish_oldest_waiting(oldest[1] if oldest else 0.0, services.settings.stage)
     return {"fixStuck": fixed, "pendingSends": {"sent": sent}, "retention": {"deleted": deleted}}

@@ -8,12 +8,12 @@ change nothing: every write a worker makes is guarded by its `leaseOwner`.
 
 from __future__ import annotations
 
-import logging
 from datetime import timedelta
 from typing import Any
 
 from chalicelib.jobs.model import JobStatus, UploadJob
 from chalicelib.jobs.recovery import requeue_expired, stall_expired
+from chalicelib.logs import logger
 from chalicelib.maintenance.bucket import abort_uploads, checkpointed_uploads
 from chalicelib.maintenance.context import ACTOR, MaintenanceServices
 from chalicelib.maintenance.rules import (
@@ -28,8 +28,6 @@ from chalicelib.maintenance.rules import (
     diagnose,
 )
 from chalicelib.realtime.events import JobEvent
-
-logger = logging.getLogger(__name__)
 
 # A bound on one run's work; whatever is left is found by the next run.
 MAX_FIXES_PER_RULE = 500
@@ -89,7 +87,7 @@ def _fix_one(
         if diagnosis.fix in fixes and apply_fix(services, job, diagnosis, moment) is not None:
             return diagnosis.fix
     except Exception:
-        logger.exception("maintenance could not fix job %s", document.get("jobId"))
+        logger.exception("maintenance could not fix job %s", document.get("jobId"), jobId=document.get("jobId"))
     return None
 
 
@@ -98,9 +96,11 @@ def apply_fix(services: MaintenanceServices, job: UploadJob, diagnosis: Diagnosi
     fixers = {Fix.REQUEUE: _requeue, Fix.STALL: _stall, Fix.RESEND: _resend, Fix.CANCEL: _cancel}
     fixed = fixers[diagnosis.fix](services, job, diagnosis, moment)
     if fixed is None:
-        logger.info("maintenance left %s alone: another actor changed it first", job.job_id)
+        logger.info("maintenance left %s alone: another actor changed it first", job.job_id, jobId=job.job_id)
     else:
-        logger.info("maintenance: %s %s -> %s: %s", job.job_id, job.status, fixed.status, diagnosis.reason)
+        logger.info(
+            "maintenance: %s %s -> %s: %s", job.job_id, job.status, fixed.status, diagnosis.reason, jobId=job.job_id
+        )
     return fixed
 
 
@@ -157,6 +157,6 @@ def _send(services: MaintenanceServices, job: UploadJob) -> None:
     try:
         services.queue.send(job.queue_name, job.job_id)
     except Exception:
-        logger.exception("could not re-send %s; a later maintenance run will", job.job_id)
+        logger.exception("could not re-send %s; a later maintenance run will", job.job_id, jobId=job.job_id)
         return
     services.notifier.publish(JobEvent.QUEUED, job)

@@ -9,19 +9,17 @@ here). A message that is malformed, or names a sink no longer configured, is log
 
 from __future__ import annotations
 
-import logging
 from enum import StrEnum
 from typing import Any, Protocol
 
 from chalicelib.config import Settings
 from chalicelib.errors import Invalid, NotificationNotDelivered
+from chalicelib.logs import logger
 from chalicelib.notify.email import EmailSink
 from chalicelib.notify.messages import EMAIL_SINK, NotificationMessage, parse_notification, webhook_sink
 from chalicelib.notify.rules import Verdict, backoff_seconds
 from chalicelib.notify.webhook import WebhookSink
 from chalicelib.queue import dead_letter_url
-
-logger = logging.getLogger(__name__)
 
 
 class Sink(Protocol):

@@ -8,17 +8,15 @@ notification is lost: it never fails or delays the job further.
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from chalicelib.config import Settings
 from chalicelib.jobs.model import UploadJob
+from chalicelib.logs import logger
 from chalicelib.notify.messages import EMAIL_SINK, NotificationMessage, webhook_sink
 from chalicelib.notify.payload import build_payload
 from chalicelib.notify.rules import is_notified, parse_event_filter
 from chalicelib.realtime.events import JobEvent, Notifier
-
-logger = logging.getLogger(__name__)
 
 SQS_BATCH = 10  # entries per SendMessageBatch call
 

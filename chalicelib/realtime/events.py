@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from enum import StrEnum
 from typing import Any, Literal, Protocol
 
@@ -10,8 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from chalicelib.jobs.model import CAMEL, JobStatus, JobType, ResourceType, UploadJob, UploadType, iso_z, utcnow
-
-logger = logging.getLogger(__name__)
+from chalicelib.logs import logger
 
 
 class JobEvent(StrEnum):

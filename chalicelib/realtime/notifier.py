@@ -21,7 +21,6 @@ no progress left to drop it goes in beyond the limit, so the queue grows only by
 from __future__ import annotations
 
 import json
-import logging
 import threading
 import time
 from collections import deque
@@ -31,11 +30,10 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from chalicelib.jobs.model import UploadJob
+from chalicelib.logs import logger
 from chalicelib.realtime.connections import ConnectionRegistry
 from chalicelib.realtime.events import JobEvent, event_payload
 from chalicelib.realtime.senders import ConnectionGone, Sender
-
-logger = logging.getLogger(__name__)
 
 SEND_WORKERS = 8
 QUEUE_LIMIT = 10_000  # events waiting for the dispatcher; about 1,000 jobs' worth of unthrottled progress
@@ -258,7 +256,7 @@ class WebSocketNotifier:
             self._ensure_started()
             self._inbox.put(_Outgoing(event, job.job_id, job.client_id, event_payload(event, job), self._clock()))
         except Exception:
-            logger.exception("could not publish %s for job %s", event, job.job_id)
+            logger.exception("could not publish %s for job %s", event, job.job_id, jobId=job.job_id)
 
     def flush(self, timeout: float) -> bool:
         """Send held-back progress now and wait until every lane is empty; False when `timeout` passed first."""
@@ -342,7 +340,9 @@ class WebSocketNotifier:
         try:
             recipients = self._connections.interested(outgoing.job_id, outgoing.client_id)
         except Exception:
-            logger.exception("could not look up the connections following job %s", outgoing.job_id)
+            logger.exception(
+                "could not look up the connections following job %s", outgoing.job_id, jobId=outgoing.job_id
+            )
             return
         data = json.dumps(outgoing.payload, separators=(",", ":"))
         for connection_id in recipients:

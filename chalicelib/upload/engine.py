@@ -45,11 +45,11 @@ The client the engine expects (built by services.py, see chalicelib/spaces.py):
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from chalicelib.logs import logger
 from chalicelib.upload import multipart
 from chalicelib.upload.cancellation import StopMode, never_stop
 from chalicelib.upload.failures import classify_error, watch_throttle_answers
@@ -103,8 +103,6 @@ __all__ = [
     "upload_item",
 ]
 
-log = logging.getLogger(__name__)
-
 
 class TransferEngine:
     """One pool of `config.ceiling` threads over one boto3 S3 client; `upload()` runs one batch.
@@ -120,7 +118,7 @@ class TransferEngine:
         # Fewer pooled connections than threads makes urllib3 open and drop one per request.
         client_config = getattr(getattr(client, "meta", None), "config", None)
         if client_config is not None and client_config.max_pool_connections < self.config.ceiling:
-            log.warning(
+            logger.warning(
                 "the S3 client keeps %d connections for %d upload threads; raise max_pool_connections",
                 client_config.max_pool_connections,
                 self.config.ceiling,

@@ -13,7 +13,6 @@ functions (single_put, multipart), which touch nothing but their arguments and t
 
 from __future__ import annotations
 
-import logging
 import queue
 import threading
 import time
@@ -26,6 +25,7 @@ from functools import partial
 from typing import Any
 
 from chalicelib.errors import PermanentUploadError
+from chalicelib.logs import logger
 from chalicelib.upload import multipart
 from chalicelib.upload.cancellation import STOP_POLL_SECONDS, StopMode, UnitInterrupted
 from chalicelib.upload.concurrency import AdaptiveConcurrency
@@ -36,8 +36,6 @@ from chalicelib.upload.multipart import Begun, OpenUpload
 from chalicelib.upload.parts import part_count, part_range
 from chalicelib.upload.resume import list_existing
 from chalicelib.upload.single_put import put_file
-
-log = logging.getLogger(__name__)
 
 # A unit throttled this many times fails the run (retryable): the job's next attempt resumes it.
 # (With an adaptive limit botocore does not retry a throttled request: this is the only retry.)
@@ -350,7 +348,7 @@ class Run:
     def _finish(self) -> UploadResult:
         """Every unit has ended: abort or keep the open uploads, then return or raise."""
         if self.limit.adaptive:
-            log.info("upload to %s: concurrency %s", self.bucket, self.limit.summary())
+            logger.info("upload to %s: concurrency %s", self.bucket, self.limit.summary())
         left_open = self._left_open()
         if self.errors:
             error = worst(self.errors)
@@ -376,7 +374,7 @@ class Run:
             try:
                 multipart.abort(self.client, self.bucket, upload.key, upload.upload_id)
             except Exception:  # best effort: the checkpoint stays, cleanup can abort it later
-                log.warning("could not abort %s (%s)", upload.key, upload.upload_id, exc_info=True)
+                logger.warning("could not abort %s (%s)", upload.key, upload.upload_id, exc_info=True)
                 still_open.append(upload)
                 continue
             self.listener.multipart_aborted(upload.key, upload.upload_id)

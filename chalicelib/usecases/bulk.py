@@ -17,7 +17,6 @@ worker is exactly as safe as one click, and a job changed meanwhile is skipped, 
 
 from __future__ import annotations
 
-import logging
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -28,10 +27,9 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 from chalicelib.errors import Conflict, ConflictReason, NotFound, StudioError
 from chalicelib.jobs.model import CleanupRequest, JobFilters, RetryRequest
+from chalicelib.logs import logger
 from chalicelib.maintenance import MaintenanceServices, cleanup_job
 from chalicelib.usecases import jobs as service
-
-logger = logging.getLogger(__name__)
 
 # Jobs one call may change. A job is a few guarded writes, plus an SQS send (retry) or bucket calls
 # (cleanup, delete): tens of milliseconds each, so a thousand may outlast the time budget below.

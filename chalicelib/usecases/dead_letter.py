@@ -7,19 +7,17 @@ holds (another delivery of it is being worked on: failing it would throw that wo
 
 from __future__ import annotations
 
-import logging
 from enum import StrEnum
 from typing import Any
 
 from chalicelib.errors import ErrorCode, Invalid
 from chalicelib.jobs.model import CreateJobRequest, JobStatus, UploadJob, new_job_document
 from chalicelib.jobs.recovery import lease_not_live
+from chalicelib.logs import logger
 from chalicelib.maintenance.context import MaintenanceServices
 from chalicelib.queue import QueueMessage, parse_message
 from chalicelib.realtime.events import JobEvent
 from chalicelib.validation import parse
-
-logger = logging.getLogger(__name__)
 
 ACTOR = "dead-letter"
 
@@ -42,10 +40,10 @@ def handle_dead_letter(body: str, receive_count: int, services: MaintenanceServi
     job_id = message.job_id or str((message.job or {})["jobId"])
     job = services.store.find(job_id) or _record_from_spec(job_id, message, services)
     if job is None:
-        logger.warning("dead letter for unknown job %s: nothing to mark", job_id)
+        logger.warning("dead letter for unknown job %s: nothing to mark", job_id, jobId=job_id)
         return DeadLetterOutcome.UNKNOWN_JOB
     outcome = _fail(job, receive_count, services)
-    logger.info("dead letter for %s (%d receives): %s", job_id, receive_count, outcome)
+    logger.info("dead letter for %s (%d receives): %s", job_id, receive_count, outcome, jobId=job_id)
     return outcome
 
 
@@ -57,7 +55,7 @@ def _record_from_spec(job_id: str, message: QueueMessage, services: MaintenanceS
     try:
         request = parse(CreateJobRequest, {**message.job, "jobId": job_id})
     except Invalid as error:
-        logger.warning("dead letter for unknown job %s carries an invalid spec: %s", job_id, error)
+        logger.warning("dead letter for unknown job %s carries an invalid spec: %s", job_id, error, jobId=job_id)
         return None
     settings = services.settings
     document = new_job_document(

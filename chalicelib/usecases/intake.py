@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from chalicelib.config import Settings
 from chalicelib.errors import Invalid
 from chalicelib.jobs.model import CreateJobRequest, UploadJob, new_job_document
 from chalicelib.jobs.store import JobStore
+from chalicelib.logs import logger
 from chalicelib.queue import QueueMessage
 from chalicelib.realtime.events import JobEvent, Notifier
 from chalicelib.usecases.jobs import check_sources
 from chalicelib.validation import parse
-
-logger = logging.getLogger(__name__)
 
 
 def message_job_id(message: QueueMessage) -> str:

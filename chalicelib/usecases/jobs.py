@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from chalicelib.config import Settings
@@ -17,12 +16,11 @@ from chalicelib.jobs.model import (
     new_job_document,
 )
 from chalicelib.jobs.store import JobStore
+from chalicelib.logs import logger
 from chalicelib.maintenance import MaintenanceServices, clear_finished, delete_finished_job
 from chalicelib.queue import JobQueue
 from chalicelib.realtime.events import JobEvent, Notifier
 from chalicelib.upload.sources import locate
-
-logger = logging.getLogger(__name__)
 
 
 def check_sources(request: CreateJobRequest, settings: Settings) -> None:
@@ -42,7 +40,7 @@ def enqueue(job: UploadJob, store: JobStore, queue: JobQueue, notifier: Notifier
     try:
         outbox.send(store, queue, job)
     except Exception:
-        logger.exception("could not enqueue %s; its pending send will be retried", job.job_id)
+        logger.exception("could not enqueue %s; its pending send will be retried", job.job_id, jobId=job.job_id)
         return
     notifier.publish(JobEvent.QUEUED, job)
 

@@ -8,15 +8,16 @@ Every invocation first sends the messages other actors left pending (chalicelib/
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from datetime import timedelta
 
 from pymongo.errors import PyMongoError
 
+from chalicelib import logs
 from chalicelib.errors import ErrorCode, Invalid, PermanentUploadError, RetryableUploadError, UploadError
 from chalicelib.jobs import layout, outbox
 from chalicelib.jobs.model import JobStatus, UploadJob
+from chalicelib.logs import logger
 from chalicelib.queue import parse_message
 from chalicelib.realtime.events import JobEvent
 from chalicelib.services import Services
@@ -30,8 +31,6 @@ from chalicelib.worker.progress import ProgressRecorder
 from chalicelib.worker.results import Action, WorkerOptions, WorkerResult
 from chalicelib.worker.runner import Failed, MissingReferences, RunOutcome, Stopped, missing_keys, run_plan
 from chalicelib.worker.supervisor import VISIBILITY_MARGIN_SECONDS, StopReason, Supervisor
-
-logger = logging.getLogger(__name__)
 
 FINAL_EVENTS = {
     JobStatus.COMPLETED: JobEvent.COMPLETED,
@@ -64,14 +63,16 @@ def handle_message(
     job = services.store.find(job_id)
     if job is None:
         if not message.job:
-            logger.warning("acknowledging a message for unknown job %s (it carries no job to create)", job_id)
+            logger.warning(
+                "acknowledging a message for unknown job %s (it carries no job to create)", job_id, jobId=job_id
+            )
             return WorkerResult(Action.UNKNOWN_JOB, job_id)
         try:
             job = create_from_spec(
                 job_id, message.job, store=services.store, notifier=services.notifier, settings=services.settings
             )
         except Invalid as exc:
-            logger.warning("acknowledging a message whose job %s is invalid: %s", job_id, exc)
+            logger.warning("acknowledging a message whose job %s is invalid: %s", job_id, exc, jobId=job_id)
             return WorkerResult(Action.INVALID_SPEC, job_id, detail=str(exc))
     turn = JobTurn(
         services,
@@ -115,8 +116,12 @@ class JobTurn:
         self._owner = lease.new_owner(options.worker_id)
 
     def take(self, job: UploadJob) -> WorkerResult:
+        logs.job_context(job)
         claimed = self._acquire(job)
-        return claimed if isinstance(claimed, WorkerResult) else self._work(claimed)
+        if isinstance(claimed, WorkerResult):
+            return claimed
+        logs.job_context(claimed)  # the claim counted this attempt
+        return self._work(claimed)
 
     # The claim ---------------------------------------------------------------------------------
 
@@ -132,7 +137,7 @@ class JobTurn:
                 return WorkerResult(Action.IGNORED, job.job_id, detail="another actor recovered the job first")
             if released.status == JobStatus.FAILED:
                 self._services.notifier.publish(JobEvent.FAILED, released)
-                return WorkerResult(Action.FAILED, job.job_id, JobStatus.FAILED, ErrorCode.STALLED.value)
+                return WorkerResult(Action.FAILED, job.job_id, JobStatus.FAILED, ErrorCode.STALLED.value, job=released)
             job = released
         if job.cancel_requested:
             return cancel_waiting(self._store, self._services.notifier, self._engine, job, self._owner)

@@ -9,7 +9,6 @@ before the send leaves it to the outbox sweep (chalicelib/jobs/outbox.py), not t
 
 from __future__ import annotations
 
-import logging
 from datetime import timedelta
 from typing import Any
 
@@ -18,14 +17,13 @@ from chalicelib.errors import ErrorCode, PermanentUploadError, UploadError
 from chalicelib.jobs import outbox, states
 from chalicelib.jobs.model import JobStatus, UploadJob
 from chalicelib.jobs.store import JobStore
+from chalicelib.logs import logger
 from chalicelib.queue import JobQueue
 from chalicelib.realtime.events import JobEvent, Notifier
 from chalicelib.upload.engine import MultipartCheckpoint, TransferEngine
 from chalicelib.worker.lease import NOT_CANCELLED, renew
 from chalicelib.worker.progress import ProgressRecorder
 from chalicelib.worker.results import Action, WorkerResult
-
-logger = logging.getLogger(__name__)
 
 MISSING_SHOWN = 5  # how many missing keys a failedReason or history entry names
 
@@ -149,7 +147,7 @@ class Finisher:
             return self.lost()
         self._notifier.publish(JobEvent.PROGRESS, job)
         self._notifier.publish(JobEvent.COMPLETED, job)
-        return WorkerResult(Action.COMPLETED, self._id, JobStatus.COMPLETED)
+        return WorkerResult(Action.COMPLETED, self._id, JobStatus.COMPLETED, job=job)
 
     def fail(self, error: UploadError, reason: str | None = None) -> WorkerResult:
         if not self._final_write():
@@ -170,9 +168,9 @@ class Finisher:
         )
         if job is None:
             return self.lost()
-        logger.info("job %s failed: %s (%s)", self._id, error.code, error.detail)
+        logger.info("job %s failed: %s (%s)", self._id, error.code, error.detail, errorCode=str(error.code))
         self._notifier.publish(JobEvent.FAILED, job)
-        return WorkerResult(Action.FAILED, self._id, JobStatus.FAILED, str(error.code))
+        return WorkerResult(Action.FAILED, self._id, JobStatus.FAILED, str(error.code), job=job)
 
     def retry_or_fail(self, error: UploadError) -> WorkerResult:
         attempts = self._job.attempts

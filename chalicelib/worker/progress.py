@@ -11,15 +11,13 @@ with `$max`: a new run that has not yet re-counted the skipped files never makes
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
+from chalicelib.logs import logger
 from chalicelib.upload.engine import MultipartCheckpoint
-
-logger = logging.getLogger(__name__)
 
 # The last percent belongs to completion: a job shows 100 only once it is completed.
 RUNNING_PROGRESS_CAP = 99

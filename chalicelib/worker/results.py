@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from chalicelib.jobs.model import JobStatus
+from chalicelib.jobs.model import JobStatus, UploadJob
 
 DEFAULT_TIME_MARGIN_SECONDS = 60.0
 TIME_MARGIN_VARIABLE = "WORKER_TIME_MARGIN_SECONDS"
@@ -35,6 +35,7 @@ class WorkerResult:
     job_id: str | None = None
     status: JobStatus | None = None
     detail: str = ""
+    job: UploadJob | None = None  # as this turn finished it (completed, failed): what the metrics read
 
 
 @dataclass(frozen=True)

@@ -21,21 +21,20 @@ failure is then raised to the caller, so that SQS delivers the message again.
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Callable
 from enum import StrEnum
 
+from chalicelib import logs
 from chalicelib.jobs.model import JobStatus, UploadJob
 from chalicelib.jobs.store import JobStore
+from chalicelib.logs import logger
 from chalicelib.queue import JobQueue
 from chalicelib.realtime.events import JobEvent, Notifier
 from chalicelib.timeouts import call_budget_seconds
 from chalicelib.worker.lease import renew
 from chalicelib.worker.progress import ProgressRecorder
-
-logger = logging.getLogger(__name__)
 
 TICK_SECONDS = 0.05
 # The message stays invisible a little longer than the lease, so that SQS redelivers it to a
@@ -88,7 +87,8 @@ class Supervisor:
         self._done = threading.Event()
         self._write_lock = threading.Lock()
         self._reason_lock = threading.Lock()
-        self._thread = threading.Thread(target=self._run, name=f"supervisor-{job.job_id}", daemon=True)
+        # In the job thread's log context: the supervisor's lines name the job and attempt too.
+        self._thread = threading.Thread(target=logs.in_context(self._run), name=f"supervisor-{job.job_id}", daemon=True)
         started = time.monotonic()
         self._last_poll = self._last_write = started
         self._last_visibility = (

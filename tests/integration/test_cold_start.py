@@ -48,3 +48,14 @@ def test_import_app_leaves_prometheus_client_for_the_first_scrape() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False"
+
+
+def test_import_app_leaves_the_store_driver_for_the_first_invocation_that_needs_it() -> None:
+    """The CloudWatch metrics module is imported with the app; the worker package it reads (pymongo and
+    the upload engine with it) is not."""
+    probe = "import sys, app; print('pymongo' in sys.modules, 'chalicelib.worker' in sys.modules)"
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120, env={"PATH": "/usr/bin"}
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False False"

@@ -101,6 +101,7 @@ def stack(moto_endpoint: str) -> Iterator[Stack]:
         "SecretsPath": "/studio-uploads/test",
         "SourceBuckets": "staging-a,staging-b",
         "AlarmEmail": "ops@example.com",
+        "Stage": "test",
     }
     deployed = deploy(moto_endpoint, parameters)
     yield deployed
@@ -135,13 +136,14 @@ def test_the_alarms_watch_this_stacks_dead_letter_depth_and_message_age(stack: S
         cloudwatch.put_metric_alarm(**{**resolved, "Threshold": float(resolved["Threshold"])})
     names = [stack.resolve(properties["AlarmName"]) for properties in alarms.values()]
     described = cloudwatch.describe_alarms(AlarmNames=names)["MetricAlarms"]
-    watched = {(a["MetricName"], a["Dimensions"][0]["Value"]) for a in described}
+    watched = {(a["MetricName"], a["Dimensions"][0]["Value"]) for a in described if "MetricName" in a}
     assert watched == {
         ("ApproximateNumberOfMessagesVisible", f"{stack.prefix}upload-hls-to-s3-dlq"),
         ("ApproximateNumberOfMessagesVisible", f"{stack.prefix}upload-master-playlist-dlq"),
         ("ApproximateNumberOfMessagesVisible", f"{stack.prefix}upload-notifications-dlq"),
         ("ApproximateAgeOfOldestMessage", f"{stack.prefix}upload-hls-to-s3"),
         ("ApproximateAgeOfOldestMessage", f"{stack.prefix}upload-master-playlist"),
+        ("OldestWaitingJobAgeSeconds", "test"),  # the scheduled maintenance's metric, this stage's
     }
     topics = {t["TopicArn"] for t in client("sns", stack.endpoint).list_topics()["Topics"]}
     assert all(alarm["AlarmActions"] == [stack.physical_ids["AlarmTopic"]] for alarm in described)
@@ -191,3 +193,24 @@ def test_staging_buckets_get_read_access_only_when_named(stack: Stack, moto_endp
     without = deploy(moto_endpoint, {"QueuePrefix": f"t{uuid.uuid4().hex[:8]}-"})
     assert "StagingBucketsAccessPolicy" not in without.physical_ids
     client("cloudformation", moto_endpoint).delete_stack(StackName=f"studio-{without.prefix}stack")
+
+
+def test_the_failure_rate_alarm_divides_this_stages_failures_by_its_finished_jobs(stack: Stack) -> None:
+    cloudwatch = client("cloudwatch", stack.endpoint)
+    properties = stack.resolve(stack.template["Resources"]["JobFailureRateAlarm"]["Properties"])
+    cloudwatch.put_metric_alarm(**{**properties, "Threshold": float(properties["Threshold"])})
+
+    [alarm] = cloudwatch.describe_alarms(AlarmNames=[f"{stack.prefix}job-failure-rate"])["MetricAlarms"]
+    queries = {query["Id"]: query for query in alarm["Metrics"]}
+    for name, metric in (("failed", "JobsFailed"), ("completed", "JobsCompleted")):
+        stat = queries[name]["MetricStat"]
+        assert stat["Metric"] == {
+            "Namespace": "StudioUploads",
+            "MetricName": metric,
+            "Dimensions": [{"Name": "stage", "Value": "test"}],
+        }
+        assert (stat["Period"], stat["Stat"]) == (15 * 60, "Sum")
+    assert queries["rate"]["Expression"] == "IF(finished >= 5, 100 * FILL(failed, 0) / finished, 0)"
+    assert [query["Id"] for query in alarm["Metrics"] if query["ReturnData"]] == ["rate"]
+    assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (10.0, "GreaterThanThreshold")
+    assert alarm["AlarmActions"] == [stack.physical_ids["AlarmTopic"]]

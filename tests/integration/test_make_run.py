@@ -136,4 +136,8 @@ def test_make_run_serves_the_api_and_uploads_then_stops_cleanly(
     while time.monotonic() < deadline and any(alive(pid) for pid in descendants):
         time.sleep(0.2)
     assert not [pid for pid in descendants if alive(pid)], "processes left running after SIGTERM"
-    assert "received SIGTERM, stopping" in "".join(output) + (process.stdout.read() if process.stdout else "")
+    printed = "".join(output) + (process.stdout.read() if process.stdout else "")
+    stopping = [json.loads(line) for line in printed.splitlines() if "received SIGTERM, stopping" in line]
+    assert [(line["service"], line["stage"], line["level"]) for line in stopping] == [
+        ("studio-uploads", "local", "INFO")
+    ], printed  # a JSON log line (chalicelib/logs.py), as in Lambda

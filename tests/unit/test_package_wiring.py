@@ -14,6 +14,7 @@ from infra.package import PackagingError, enter_through_app, wire
 
 RESOURCES = json.loads((Path(__file__).resolve().parents[2] / "infra" / "resources.json").read_text())
 STAGE_ENV = {
+    "STAGE": "dev",
     "QUEUE_PREFIX": "studio-dev-",
     "MONGODB_URI_PARAM": "/studio-uploads/dev/mongodb-uri",
     "AUTH_JWT_SECRET_PARAM": "/studio-uploads/dev/auth-jwt-secret",
@@ -86,6 +87,13 @@ def test_settings_for_a_function_the_app_lacks_stop_the_build() -> None:
     settings["lambda_functions"]["upload_hsl_worker"] = {"lambda_timeout": 900}
     with pytest.raises(PackagingError, match="upload_hsl_worker"):
         wire(merged("studio-dev-upload-hls-to-s3"), settings)
+
+
+def test_the_alarms_read_the_metrics_of_the_stage_and_a_stage_without_stage_stops_the_build() -> None:
+    template = wire(merged("studio-dev-upload-hls-to-s3"), stage(STAGE="prod"))
+    assert template["Parameters"]["Stage"]["Default"] == "prod"
+    with pytest.raises(PackagingError, match="STAGE"):
+        wire(merged("studio-dev-upload-hls-to-s3"), stage(STAGE=""))
 
 
 def test_secrets_must_share_one_path_the_role_can_read() -> None:
