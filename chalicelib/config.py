@@ -219,5 +219,5 @@ def get_settings() -> Settings:
     settings = with_secrets(Settings())
     settings.check_deployed()
     settings.check_notifications()
-    logs.configure(settings)
+    logs.configure(level=settings.log_level, stage=settings.stage)
     return settings

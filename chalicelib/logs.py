@@ -24,13 +24,9 @@ import logging
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aws_lambda_powertools import Logger
-
-if TYPE_CHECKING:
-    from chalicelib.config import Settings
-    from chalicelib.jobs.model import UploadJob
 
 SERVICE = "studio-uploads"
 DEFAULT_LEVEL = "INFO"  # until the settings are read; then LOG_LEVEL (chalicelib/config.py)
@@ -61,10 +57,11 @@ logger = Logger(
 logging.getLogger(SERVICE).propagate = False
 
 
-def configure(settings: Settings) -> None:
-    """Apply the container's settings: the level (LOG_LEVEL) and the stage every line names."""
-    logger.setLevel(settings.log_level)
-    logger.append_keys(stage=settings.stage)
+def configure(*, level: str, stage: str) -> None:
+    """Apply the container's settings: the level (LOG_LEVEL) and the stage every line names.
+    Plain values, not the Settings: chalicelib/config.py calls this, and this module imports no config."""
+    logger.setLevel(level)
+    logger.append_keys(stage=stage)
 
 
 @contextmanager
@@ -78,9 +75,10 @@ def invocation(request_id: str) -> Iterator[None]:
         logger.thread_safe_clear_keys()
 
 
-def job_context(job: UploadJob) -> None:
-    """From here to the invocation's end, this thread's lines name the job and its attempt."""
-    logger.thread_safe_append_keys(jobId=job.job_id, attempt=job.attempts)
+def job_context(job_id: str, attempt: int) -> None:
+    """From here to the invocation's end, this thread's lines name the job and its attempt.
+    (Plain values: every package logs through this module, so it imports none of theirs.)"""
+    logger.thread_safe_append_keys(jobId=job_id, attempt=attempt)
 
 
 def in_context(target: Callable[[], Any]) -> Callable[[], Any]:

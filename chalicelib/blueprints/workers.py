@@ -25,10 +25,10 @@ workers_bp = Blueprint(__name__)
 
 def handle_event(event: SQSEvent) -> None:
     """Every record of the batch (one, as configured) through the worker, with the Lambda's clock;
-    then the metrics of the job it finished, if it did (chalicelib/metrics/cloudwatch.py)."""
-    from chalicelib.metrics import cloudwatch
+    then the metrics of the job it finished, if it did (chalicelib/worker/metrics.py)."""
     from chalicelib.services import get_services  # imported here: `import app` stays cheap
     from chalicelib.worker import WorkerOptions, handle_message
+    from chalicelib.worker.metrics import publish_result
 
     services = get_services()
     options = WorkerOptions.from_environment()
@@ -41,7 +41,7 @@ def handle_event(event: SQSEvent) -> None:
             receipt_handle=record.receipt_handle,
             options=options,
         )
-        cloudwatch.publish_result(result, services.settings.stage)  # before returning: Lambda may freeze us
+        publish_result(result, services.settings.stage)  # before returning: Lambda may freeze us
 
 
 @workers_bp.on_sqs_message(queue=HLS_QUEUE, batch_size=1)

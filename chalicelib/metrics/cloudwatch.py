@@ -19,29 +19,22 @@ is logged and never fails the job. POWERTOOLS_METRICS_DISABLED=true turns the ou
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 
 from chalicelib.logs import logger
 
-if TYPE_CHECKING:
-    from chalicelib.worker.results import WorkerResult
-
 NAMESPACE = "StudioUploads"
 
 
-def publish_result(result: WorkerResult, stage: str) -> None:
-    """The metrics of one worker turn that finished its job; nothing for any other turn."""
-    from chalicelib.worker.results import Action  # here: the worker package (pymongo...) is not for `import app`
+def publish_completed(stage: str, duration_seconds: float | None, uploaded_bytes: int) -> None:
+    """A job a worker completed (chalicelib/worker/metrics.py says which turns)."""
+    _publish(stage, lambda metrics: _completed(metrics, duration_seconds, uploaded_bytes))
 
-    job = result.job
-    if job is None:
-        return
-    if result.action == Action.COMPLETED:
-        _publish(stage, lambda metrics: _completed(metrics, job.duration_seconds, job.uploaded_bytes))
-    elif result.action == Action.FAILED:
-        _publish(stage, lambda metrics: _failed(metrics, job.error_code or "UNKNOWN"))
+
+def publish_failed(stage: str, error_code: str) -> None:
+    """A job a worker failed."""
+    _publish(stage, lambda metrics: _failed(metrics, error_code))
 
 
 def publish_oldest_waiting(age_seconds: float, stage: str) -> None:

@@ -116,11 +116,11 @@ class JobTurn:
         self._owner = lease.new_owner(options.worker_id)
 
     def take(self, job: UploadJob) -> WorkerResult:
-        logs.job_context(job)
+        logs.job_context(job.job_id, job.attempts)
         claimed = self._acquire(job)
         if isinstance(claimed, WorkerResult):
             return claimed
-        logs.job_context(claimed)  # the claim counted this attempt
+        logs.job_context(claimed.job_id, claimed.attempts)  # the claim counted this attempt
         return self._work(claimed)
 
     # The claim ---------------------------------------------------------------------------------

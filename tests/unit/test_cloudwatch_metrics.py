@@ -13,6 +13,7 @@ import pytest
 
 from chalicelib.jobs.model import CreateJobRequest, JobStatus, UploadJob, new_job_document, utcnow
 from chalicelib.metrics import cloudwatch
+from chalicelib.worker.metrics import publish_result
 from chalicelib.worker.results import Action, WorkerResult
 
 
@@ -51,7 +52,7 @@ def metrics_enabled(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_a_completed_job_publishes_its_completion_duration_and_bytes(capsys: pytest.CaptureFixture[str]) -> None:
     done = job(status="completed", durationSeconds=12.5, uploadedBytes=3_000_000)
 
-    cloudwatch.publish_result(WorkerResult(Action.COMPLETED, done.job_id, JobStatus.COMPLETED, job=done), "prod")
+    publish_result(WorkerResult(Action.COMPLETED, done.job_id, JobStatus.COMPLETED, job=done), "prod")
 
     [line] = emf_lines(capsys.readouterr().out)
     namespace, dimensions, units = definitions(line)
@@ -69,7 +70,7 @@ def test_a_completed_job_publishes_its_completion_duration_and_bytes(capsys: pyt
 def test_a_failed_job_counts_once_per_stage_and_once_per_error_code(capsys: pytest.CaptureFixture[str]) -> None:
     failed = job(status="failed", errorCode="SOURCE_NOT_FOUND")
 
-    cloudwatch.publish_result(WorkerResult(Action.FAILED, failed.job_id, JobStatus.FAILED, job=failed), "dev")
+    publish_result(WorkerResult(Action.FAILED, failed.job_id, JobStatus.FAILED, job=failed), "dev")
 
     [line] = emf_lines(capsys.readouterr().out)
     _, dimensions, units = definitions(line)
@@ -82,7 +83,7 @@ def test_a_failed_job_counts_once_per_stage_and_once_per_error_code(capsys: pyte
 def test_a_turn_that_did_not_finish_its_job_publishes_nothing(
     action: Action, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    cloudwatch.publish_result(WorkerResult(action, "job-1"), "dev")
+    publish_result(WorkerResult(action, "job-1"), "dev")
 
     assert emf_lines(capsys.readouterr().out) == []
 
@@ -111,4 +112,4 @@ def test_metrics_that_cannot_be_written_never_fail_the_worker(monkeypatch: pytes
     monkeypatch.setattr(sys, "stdout", gone)  # stdout closed under us: the EMF line cannot be printed
     done = job(status="completed", durationSeconds=1.0, uploadedBytes=10)
 
-    cloudwatch.publish_result(WorkerResult(Action.COMPLETED, done.job_id, JobStatus.COMPLETED, job=done), "dev")
+    publish_result(WorkerResult(Action.COMPLETED, done.job_id, JobStatus.COMPLETED, job=done), "dev")

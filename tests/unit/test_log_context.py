@@ -64,7 +64,7 @@ def test_an_invocation_names_its_request_and_leaves_nothing_behind(service_logs:
 def test_a_handled_job_is_named_in_its_thread_and_in_the_threads_started_for_it(service_logs: io.StringIO) -> None:
     handled = job(attempts=2)
     with logs.invocation("req-2"):
-        logs.job_context(handled)
+        logs.job_context(handled.job_id, handled.attempts)
         supervisor = threading.Thread(target=logs.in_context(lambda: logger.warning("from the supervisor")))
         supervisor.start()
         supervisor.join()
@@ -83,7 +83,7 @@ def test_concurrent_invocations_keep_their_own_keys(service_logs: io.StringIO) -
 
     def invocation(request_id: str) -> None:
         with logs.invocation(request_id):
-            logs.job_context(job(attempts=1))
+            logs.job_context(job(attempts=1).job_id, 1)
             both_inside.wait()  # each has set its keys before either logs
             logger.info(request_id)
 
@@ -99,7 +99,8 @@ def test_concurrent_invocations_keep_their_own_keys(service_logs: io.StringIO) -
 
 
 def test_the_settings_give_the_stage_and_the_level(service_logs: io.StringIO, configured: None) -> None:
-    logs.configure(Settings(stage="test", log_level="warning"))
+    settings = Settings(stage="test", log_level="warning")
+    logs.configure(level=settings.log_level, stage=settings.stage)
     logger.info("dropped below WARNING")
     logger.warning("kept")
 
