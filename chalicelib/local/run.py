@@ -20,7 +20,9 @@ def main() -> int:
     stop = threading.Event()
 
     def request_stop(signum: int, _frame: FrameType | None) -> None:
-        logger.info("received %s, stopping", signal.Signals(signum).name)
+        # A terminal's job control signals the whole group and make passes its own SIGTERM on: one stop, one line.
+        if not stop.is_set():
+            logger.info("received %s, stopping", signal.Signals(signum).name)
         stop.set()
 
     # Installed explicitly: a shell may start us in the background with SIGINT ignored.
