@@ -4,12 +4,16 @@ Pure: it is told when a request starts and ends (with the time, and whether the 
 to slow down) and answers the limit; the scheduler does the rest.
 
 - Start at `start` (UPLOAD_CONCURRENCY).
-- Additive increase: a window is `limit` completed requests (about one round trip's worth, as
-  TCP grows once per round trip). When a window ends while the limit was what held requests
-  back (`saturated`: work was waiting for a slot), and its throughput (requests per second) did
-  not drop below the previous window's (within TOLERANCE), the limit grows by `step`. Small
-  files are latency bound: twice the requests in flight is twice the throughput, until the
-  link, the storage or `maximum` says otherwise.
+- Growth: a window is `limit` completed requests (about one round trip's worth, as TCP grows
+  once per round trip). When a window ends while the limit was what held requests back
+  (`saturated`: work was waiting for a slot), and its throughput (requests per second) did not
+  drop below the previous window's (within TOLERANCE), the limit grows. Small files are latency
+  bound: twice the requests in flight is twice the throughput, until the link, the storage or
+  `maximum` says otherwise.
+  - Slow start, as TCP's: the limit doubles each window until the first window whose throughput
+    dropped or the first throttling answer. A rendition of 600 segments is only a few windows
+    long: growing by a step from 32 it would reach about 90 by its end; doubling reaches 128 in two.
+  - Then additive increase: `step` per window.
 - Multiplicative decrease: a throttling answer (503 SlowDown and kin) halves the limit, never
   below 1. Once per round: answers to requests that started before the last decrease were
   sent at the old rate and say nothing new, so they do not halve it again.
@@ -78,6 +82,7 @@ class AdaptiveConcurrency:
         self._window_count = 0
         self._window_saturated = False
         self._last_rate: float | None = None
+        self._slow_start = True
 
     @property
     def adaptive(self) -> bool:
@@ -114,6 +119,7 @@ class AdaptiveConcurrency:
         self.limit = max(1, math.floor(self.limit * DECREASE_FACTOR))
         self._lowest = min(self._lowest, self.limit)
         self._decreased_at = self._started
+        self._slow_start = False
         self._last_rate = None  # the new limit's throughput is a new baseline
         self._open_window(now)
 
@@ -121,8 +127,11 @@ class AdaptiveConcurrency:
         assert self._window_start is not None
         rate = self._window_count / max(now - self._window_start, 1e-9)
         no_drop = self._last_rate is None or rate >= self._last_rate * (1 - TOLERANCE)
-        if self._window_saturated and no_drop:
-            self.limit = min(self.maximum, self.limit + self.step)
+        if not no_drop:
+            self._slow_start = False
+        elif self._window_saturated:
+            grown = self.limit * 2 if self._slow_start else self.limit + self.step
+            self.limit = min(self.maximum, grown)
             self._highest = max(self._highest, self.limit)
         self._last_rate = rate
         self._open_window(now)

@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 
 from chalicelib.http import error_code
-from chalicelib.jobs.model import CreateJobRequest, JobStatus, new_job_document, utcnow
+from chalicelib.jobs.model import JobStatus, utcnow
 from chalicelib.usecases import bulk
+from tests.factories import hls_document
 
 BULK = "/v1/studio/upload-jobs/bulk"
 RENDITION = "films/64b7f0c2a1b2c3d4e5f60718/hls/720p/"
@@ -172,18 +173,7 @@ def test_a_filter_matching_more_than_the_limit_is_refused_whole(
     # The limit made small, so the test inserts a few jobs and not a thousand.
     monkeypatch.setattr(bulk, "BULK_LIMIT", 3)
     for index in range(5):
-        request = CreateJobRequest.model_validate(
-            {
-                "jobId": f"f{index}",
-                "jobType": "upload-hls-to-s3",
-                "resourceType": "film",
-                "resourceId": "64b7f0c2a1b2c3d4e5f60718",
-                "hlsDir": "films/x/720p",
-                "label": "720p",
-            }
-        )
-        document = new_job_document(request, bucket="studio-media", max_attempts=5, now=utcnow())
-        store.collection.insert_one({**document, "status": "failed"})
+        store.collection.insert_one(hls_document(f"f{index}", status="failed"))
 
     refused = post_bulk(api, {"action": "retry", "filter": {"status": "failed"}})
 

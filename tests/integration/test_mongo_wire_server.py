@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from pymongo import MongoClient
 
-from chalicelib.jobs.model import CreateJobRequest, new_job_document
 from chalicelib.jobs.store import JobStore
 from chalicelib.local.mongo_wire import WireServer
+from tests.factories import hls_document
 
 ROOT = Path(__file__).resolve().parents[2]
 JOBS = 200
@@ -53,17 +53,7 @@ def wire_store(wire_server: WireServer) -> Iterator[JobStore]:
 
 
 def insert_waiting_job(store: JobStore, job_id: str) -> None:
-    request = CreateJobRequest.model_validate(
-        {
-            "jobId": job_id,
-            "jobType": "upload-hls-to-s3",
-            "resourceType": "film",
-            "resourceId": "64b7f0c2a1b2c3d4e5f60718",
-            "hlsDir": "films/x/720p",
-            "label": "720p",
-        }
-    )
-    store.insert(new_job_document(request, bucket="studio-media", max_attempts=5, now=store.now()))
+    store.insert(hls_document(job_id, now=store.now()))
 
 
 def test_worker_processes_racing_for_the_same_jobs_each_claim_a_job_once(

@@ -12,10 +12,11 @@ import jsonschema
 import pytest
 
 from chalicelib.errors import Invalid
-from chalicelib.jobs.model import CreateJobRequest, UploadJob, new_job_document, utcnow
+from chalicelib.jobs.model import UploadJob, utcnow
 from chalicelib.realtime.connections import ConnectionRegistry
 from chalicelib.realtime.events import JobEvent, event_payload
 from chalicelib.realtime.messages import answer, error_reply, parse_message
+from tests.factories import hls_job
 
 SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "docs" / "websocket-messages.json").read_text())
 
@@ -26,11 +27,7 @@ def validator(definition: str) -> Any:
 
 
 def a_job() -> UploadJob:
-    request = CreateJobRequest.model_validate(
-        {"jobType": "upload-hls-to-s3", "resourceType": "film", "resourceId": "64b7f0c2a1b2c3d4e5f60718"}
-        | {"hlsDir": "films/x/720p", "label": "720p"}
-    )
-    return UploadJob.from_document(new_job_document(request, bucket="b", max_attempts=5, now=utcnow()))
+    return hls_job()
 
 
 @pytest.mark.parametrize("event", list(JobEvent))

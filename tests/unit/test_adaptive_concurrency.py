@@ -26,14 +26,26 @@ def test_it_starts_at_the_configured_level() -> None:
     assert AdaptiveConcurrency(32, 128).limit == 32
 
 
-def test_it_grows_by_a_step_each_round_while_throughput_grows() -> None:
-    rule = warmed_up()
+def test_it_doubles_each_round_while_throughput_grows_from_the_start() -> None:
+    rule = warmed_up(32, 512)
     now = 0.0
     limits = []
     for _ in range(3):
         now = run_window(rule, now, 0.1)  # same latency, more requests: more throughput
         limits.append(rule.limit)
-    assert limits == [32 + INCREASE_STEP, 32 + 2 * INCREASE_STEP, 32 + 3 * INCREASE_STEP]
+    assert limits == [64, 128, 256]
+
+
+def test_after_the_first_drop_it_grows_by_a_step_each_round() -> None:
+    rule = warmed_up(32, 512)
+    now = run_window(rule, 0.0, 0.1)
+    now = run_window(rule, now, 0.5)  # a drop: slow start is over, the limit stays
+    assert rule.limit == 64
+    limits = []
+    for _ in range(2):
+        now = run_window(rule, now, 0.1)
+        limits.append(rule.limit)
+    assert limits == [64 + INCREASE_STEP, 64 + 2 * INCREASE_STEP]
 
 
 def test_it_stops_growing_when_throughput_drops() -> None:

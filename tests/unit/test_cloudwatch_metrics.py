@@ -11,25 +11,15 @@ from typing import Any
 
 import pytest
 
-from chalicelib.jobs.model import CreateJobRequest, JobStatus, UploadJob, new_job_document, utcnow
+from chalicelib.jobs.model import JobStatus, UploadJob
 from chalicelib.metrics import cloudwatch
 from chalicelib.worker.metrics import publish_result
 from chalicelib.worker.results import Action, WorkerResult
+from tests.factories import hls_job
 
 
 def job(**fields: Any) -> UploadJob:
-    request = CreateJobRequest.model_validate(
-        {
-            "jobType": "upload-hls-to-s3",
-            "resourceType": "film",
-            "resourceId": "64b7f0c2a1b2c3d4e5f60718",
-            "hlsDir": "films/x/720p",
-            "label": "720p",
-        }
-    )
-    document = new_job_document(request, bucket="studio-media", max_attempts=5, now=utcnow())
-    document.update(fields)
-    return UploadJob.from_document(document)
+    return hls_job(**fields)
 
 
 def emf_lines(captured: str) -> list[dict[str, Any]]:

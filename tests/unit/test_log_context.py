@@ -16,8 +16,9 @@ from pydantic import ValidationError
 
 from chalicelib import logs
 from chalicelib.config import Settings
-from chalicelib.jobs.model import CreateJobRequest, UploadJob, new_job_document, utcnow
+from chalicelib.jobs.model import UploadJob
 from chalicelib.logs import SERVICE, logger
+from tests.factories import hls_job
 
 
 def lines(stream: io.StringIO) -> list[dict[str, Any]]:
@@ -25,18 +26,7 @@ def lines(stream: io.StringIO) -> list[dict[str, Any]]:
 
 
 def job(attempts: int) -> UploadJob:
-    request = CreateJobRequest.model_validate(
-        {
-            "jobType": "upload-hls-to-s3",
-            "resourceType": "film",
-            "resourceId": "64b7f0c2a1b2c3d4e5f60718",
-            "hlsDir": "films/x/720p",
-            "label": "720p",
-        }
-    )
-    document = new_job_document(request, bucket="studio-media", max_attempts=5, now=utcnow())
-    document["attempts"] = attempts
-    return UploadJob.from_document(document)
+    return hls_job(attempts=attempts)
 
 
 @pytest.fixture

@@ -8,22 +8,19 @@ from typing import Any
 from chalicelib.jobs.model import CreateJobRequest, UploadJob, new_job_document, utcnow
 from chalicelib.notify.payload import build_payload
 from chalicelib.realtime.events import EVENT_FIELDS, JobEvent
+from tests.factories import hls_body
 
 
 def job(**fields: Any) -> UploadJob:
-    request = CreateJobRequest.model_validate(
-        {
-            "jobType": "upload-hls-to-s3",
-            "resourceType": "film",
-            "resourceId": "64b7f0c2a1b2c3d4e5f60718",
-            "resourceName": "Northern <Lights> & Co",
-            "hlsDir": "films/x/720p",
-            "label": "720p",
-        }
+    return UploadJob.from_document(
+        new_job_document(
+            CreateJobRequest.model_validate(hls_body(resourceName="Northern <Lights> & Co")),
+            bucket="studio-media",
+            max_attempts=5,
+            now=utcnow(),
+        )
+        | fields
     )
-    document = new_job_document(request, bucket="studio-media", max_attempts=5, now=utcnow())
-    document.update(fields)
-    return UploadJob.from_document(document)
 
 
 def failed(**fields: Any) -> UploadJob:

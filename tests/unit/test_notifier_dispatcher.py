@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
-from chalicelib.jobs.model import CreateJobRequest, UploadJob, new_job_document, utcnow
+from chalicelib.jobs.model import UploadJob
 from chalicelib.realtime.events import JobEvent
 from chalicelib.realtime.notifier import WebSocketNotifier
+from tests.factories import hls_job
 
 WAIT = 10.0  # a deadline against hanging, not a speed requirement
 
@@ -56,19 +57,7 @@ class OneConnection:
 
 
 def job(job_id: str, **fields: Any) -> UploadJob:
-    """A job as the store holds it, with `fields` (camelCase) overridden."""
-    request = CreateJobRequest.model_validate(
-        {
-            "jobId": job_id,
-            "jobType": "upload-hls-to-s3",
-            "resourceType": "film",
-            "resourceId": "64b7f0c2a1b2c3d4e5f60718",
-            "hlsDir": "films/x/720p",
-            "label": "720p",
-        }
-    )
-    document = new_job_document(request, bucket="studio-media", max_attempts=5, now=utcnow())
-    return UploadJob.from_document({**document, **fields})
+    return hls_job(job_id, **fields)
 
 
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # the death is the point
