@@ -347,8 +347,11 @@ class Run:
 
     def _finish(self) -> UploadResult:
         """Every unit has ended: abort or keep the open uploads, then return or raise."""
-        if self.limit.adaptive:
-            logger.info("upload to %s: concurrency %s", self.bucket, self.limit.summary())
+        summary = self.limit.summary()
+        if self.limit.adaptive and (
+            summary.throttled or summary.lowest != summary.start or summary.highest != summary.start
+        ):
+            logger.info("upload to %s: concurrency %s", self.bucket, summary)  # only a run whose limit moved
         left_open = self._left_open()
         if self.errors:
             error = worst(self.errors)
