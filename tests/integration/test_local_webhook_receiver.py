@@ -11,40 +11,18 @@ from pathlib import Path
 import pytest
 
 from chalicelib.auth import TokenPolicy
-from chalicelib.config import get_settings
 from chalicelib.local.api_client import ApiClient
-from chalicelib.local.aws import free_port
-from chalicelib.local.runtime import LocalRuntime, RuntimeOptions
-from chalicelib.services import set_services
+from chalicelib.local.runtime import LocalRuntime
+from tests.runtimes import local_runtime
 
 ENVIRONMENT = {"STAGE": "local", "NOTIFY_WEBHOOK_URLS": "http://127.0.0.1:9/elsewhere"}
 
 
 @pytest.fixture
 def runtime(source_root: Path) -> Iterator[LocalRuntime]:
-    saved = dict(os.environ)
-    os.environ.update(ENVIRONMENT)
-    for name in ("MONGODB_URI", "NOTIFY_WEBHOOK_SECRET"):
-        os.environ.pop(name, None)
-    options = RuntimeOptions(
-        api_port=free_port(),
-        ws_port=free_port(),
-        aws_port=free_port(),
-        source_root=source_root,
-        workers_per_queue=1,
-        log_requests=False,
-        webhook_receiver=True,
-    )
-    started = LocalRuntime(options)
-    try:
-        started.start()
+    unset = ("MONGODB_URI", "NOTIFY_WEBHOOK_SECRET")
+    with local_runtime(source_root, ENVIRONMENT, unset=unset, webhook_receiver=True) as started:
         yield started
-    finally:
-        started.stop()
-        os.environ.clear()
-        os.environ.update(saved)
-        get_settings.cache_clear()
-        set_services(None)
 
 
 def test_a_failed_job_s_notification_reaches_the_local_receiver(

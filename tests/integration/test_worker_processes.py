@@ -23,13 +23,11 @@ import pytest
 from websockets.sync.client import connect
 
 from chalicelib.auth import issue_token
-from chalicelib.config import get_settings
 from chalicelib.errors import ConfigurationError
 from chalicelib.local.api_client import ApiClient
-from chalicelib.local.aws import free_port
-from chalicelib.local.runtime import RECEIVE_WAIT_SECONDS, LocalRuntime, RuntimeOptions
-from chalicelib.services import set_services
+from chalicelib.local.runtime import RECEIVE_WAIT_SECONDS, LocalRuntime
 from chalicelib.worker.supervisor import VISIBILITY_MARGIN_SECONDS
+from tests.runtimes import local_runtime
 
 pytestmark = pytest.mark.slow
 
@@ -52,31 +50,15 @@ SETTINGS = {
 @contextlib.contextmanager
 def running(source_root: Path, mongodb_uri: str | None) -> Iterator[LocalRuntime]:
     """The runtime with worker processes on free ports, one poller per queue; the environment restored after."""
-    saved = dict(os.environ)
     database = f"procs_{uuid.uuid4().hex[:12]}"
-    os.environ.update({"STAGE": "local", "MONGODB_DB": database, **SETTINGS})
-    os.environ.pop("MONGODB_URI", None)
+    environment = {"STAGE": "local", "MONGODB_DB": database, **SETTINGS}
     if mongodb_uri:
-        os.environ["MONGODB_URI"] = mongodb_uri
-    options = RuntimeOptions(
-        api_port=free_port(),
-        ws_port=free_port(),
-        aws_port=free_port(),
-        source_root=source_root,
-        workers_per_queue=1,
-        worker_processes=True,
-        log_requests=False,
-    )
-    runtime = LocalRuntime(options)
+        environment["MONGODB_URI"] = mongodb_uri
+    unset = () if mongodb_uri else ("MONGODB_URI",)
     try:
-        runtime.start()
-        yield runtime
+        with local_runtime(source_root, environment, unset=unset, worker_processes=True) as runtime:
+            yield runtime
     finally:
-        runtime.stop()
-        os.environ.clear()
-        os.environ.update(saved)
-        get_settings.cache_clear()
-        set_services(None)
         if mongodb_uri:
             from pymongo import MongoClient
 
