@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import signal
 import sys
@@ -18,10 +19,13 @@ def main() -> int:
     # The service logs JSON lines on stdout (chalicelib/logs.py); other libraries only their warnings, as text.
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     stop = threading.Event()
+    received = itertools.count()
 
     def request_stop(signum: int, _frame: FrameType | None) -> None:
-        # A terminal's job control signals the whole group and make passes its own SIGTERM on: one stop, one line.
-        if not stop.is_set():
+        # A terminal's job control signals the whole group and make passes its own SIGTERM on: one stop,
+        # one line. The second signal can interrupt the first one's logging, so a check of `stop` would
+        # let both log; taking a number from the counter is one step that no signal can split.
+        if next(received) == 0:
             logger.info("received %s, stopping", signal.Signals(signum).name)
         stop.set()
 
