@@ -7,12 +7,14 @@ The functions here run on pool threads and touch nothing but their arguments and
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import ClientError
 
+from chalicelib.upload.concurrency import is_throttle_answer
 from chalicelib.upload.failures import classify_error
 from chalicelib.upload.items import MultipartCheckpoint, UploadItem
 from chalicelib.upload.parts import choose_part_size, content_md5, md5, part_range
@@ -112,12 +114,23 @@ def complete(client: Any, bucket: str, key: str, upload_id: str, parts: dict[int
     )
 
 
+# The adaptive engine has botocore leave throttling answers to it (failures.py), and an abort is no unit
+# the scheduler sends again: a throttled abort is retried here, or the upload would stay open.
+ABORT_ATTEMPTS = 4
+
+
 def abort(client: Any, bucket: str, key: str, upload_id: str) -> bool:
     """Abort one multipart upload; False when it was already gone."""
-    try:
-        client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
-    except ClientError as error:
-        if error.response.get("Error", {}).get("Code") == "NoSuchUpload":
-            return False
-        raise classify_error(error, bucket=bucket, key=key, operation="AbortMultipartUpload") from error
-    return True
+    for attempt in range(1, ABORT_ATTEMPTS + 1):
+        try:
+            client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
+            return True
+        except ClientError as error:
+            code = str(error.response.get("Error", {}).get("Code", ""))
+            if code == "NoSuchUpload":
+                return False
+            status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+            if attempt == ABORT_ATTEMPTS or not is_throttle_answer(code, status):
+                raise classify_error(error, bucket=bucket, key=key, operation="AbortMultipartUpload") from error
+            time.sleep(0.1 * 2**attempt)
+    return True  # not reached: the last attempt returns or raises
